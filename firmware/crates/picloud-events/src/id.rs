@@ -40,8 +40,14 @@ fn parse_uuid(text: &str) -> Result<[u8; 16], IdParseError> {
         }
     }
     for slot in &mut out {
-        let hi = nibbles.next().and_then(|(_, b)| hex_value(b)).ok_or_else(err)?;
-        let lo = nibbles.next().and_then(|(_, b)| hex_value(b)).ok_or_else(err)?;
+        let hi = nibbles
+            .next()
+            .and_then(|(_, b)| hex_value(b))
+            .ok_or_else(err)?;
+        let lo = nibbles
+            .next()
+            .and_then(|(_, b)| hex_value(b))
+            .ok_or_else(err)?;
         *slot = (hi << 4) | lo;
     }
     Ok(out)

@@ -65,7 +65,11 @@ impl Timestamp {
     /// This timestamp moved by `millis` (negative moves back), saturating at the range ends.
     #[must_use]
     pub fn saturating_add_millis(self, millis: i64) -> Self {
-        Timestamp(self.0.saturating_add(millis).clamp(Self::MIN.0, Self::MAX.0))
+        Timestamp(
+            self.0
+                .saturating_add(millis)
+                .clamp(Self::MIN.0, Self::MAX.0),
+        )
     }
 
     /// Parses RFC 3339 (`2026-11-27T15:54:21.123Z`, `...+02:00`); sub-millisecond digits are

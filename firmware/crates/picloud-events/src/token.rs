@@ -41,7 +41,10 @@ fn validate(what: &'static str, text: &str) -> Result<(), TokenError> {
             len: text.len(),
         });
     }
-    match text.char_indices().find(|&(_, c)| !(' '..='~').contains(&c)) {
+    match text
+        .char_indices()
+        .find(|&(_, c)| !(' '..='~').contains(&c))
+    {
         Some((at, found)) => Err(TokenError::Character { what, found, at }),
         None => Ok(()),
     }
