@@ -31,8 +31,8 @@ pub struct Decl {
 /// `{ key: value … }`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
-    /// Members in source order (keys are unique: duplicates are reported by the parser and the
-    /// later ones dropped).
+    /// Members in source order. Duplicate keys are reported by the parser (so a tree with
+    /// them never reaches validation); [`Object::get`] returns the first.
     pub members: Vec<Member>,
     /// From `{` to `}`.
     pub span: Span,

@@ -518,7 +518,10 @@ fn port(cx: &mut Cx, v: &Value) -> Option<Port> {
             protocol: Protocol::Tcp,
         });
     }
-    let o = cx.object(v)?;
+    let ValueKind::Object(o) = &v.kind else {
+        cx.wrong_type(v, "a port number or an object");
+        return None;
+    };
     let mut f = Fields::new(o, "port", v.span);
     let name = f.opt("name").map(|v| cx.name(v, "port"));
     let number = f.req(cx, "port", "8080").and_then(|v| cx.port(v));

@@ -333,12 +333,14 @@ impl Parser {
                         );
                     } else {
                         seen.insert(key.clone(), key_span);
-                        members.push(Member {
-                            key,
-                            key_span,
-                            value,
-                        });
                     }
+                    // Duplicates stay in the tree (the file is rejected anyway) so that, e.g.,
+                    // every secret value is known and masked when rendering.
+                    members.push(Member {
+                        key,
+                        key_span,
+                        value,
+                    });
                 }
                 _ => {
                     let d = self.unexpected("a field name or `}`");
@@ -390,6 +392,26 @@ impl Parser {
                     "true" => ValueKind::Bool(true),
                     "false" => ValueKind::Bool(false),
                     _ => {
+                        // Take in the rest of an unquoted phrase (`description: Photo app`).
+                        let mut phrase = w.clone();
+                        let mut span = t.span;
+                        while !self.tok().line_start
+                            && !matches!(
+                                self.kind(),
+                                TokenKind::RBrace
+                                    | TokenKind::RBracket
+                                    | TokenKind::Comma
+                                    | TokenKind::Eof
+                            )
+                        {
+                            let next = self.bump();
+                            if let TokenKind::Ident(word) = &next.kind {
+                                phrase.push(' ');
+                                phrase.push_str(word);
+                                span = span.to(next.span);
+                            }
+                        }
+                        let w = phrase;
                         let help = if w == "null" {
                             "there is no `null`: leave the field out instead".to_owned()
                         } else {
@@ -398,8 +420,8 @@ impl Parser {
                         self.error(
                             Diagnostic::error(
                                 Code::UnexpectedToken,
-                                format!("expected a value, found bare word `{w}`"),
-                                t.span,
+                                format!("expected a value, found unquoted text `{w}`"),
+                                span,
                                 "not a value",
                             )
                             .with_help(help),

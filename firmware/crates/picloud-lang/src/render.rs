@@ -258,7 +258,30 @@ fn snippet(
             }
         }
         print_line(out, st, pad, &lines, line, redact);
-        for m in marks.iter().filter(|m| m.line == line) {
+        let on_line: Vec<&Mark> = marks.iter().filter(|m| m.line == line).collect();
+        underline_rows(out, st, &gutter, &on_line, sev);
+        prev = Some(line);
+    }
+}
+
+/// Writes the underline rows of one source line. Non-overlapping marks share one row, and
+/// their messages hang below on `|` connectors, rustc style; overlapping marks get a row each.
+fn underline_rows(out: &mut String, st: &Style, gutter: &str, marks: &[&Mark], sev: Severity) {
+    let mut sorted: Vec<&Mark> = marks.to_vec();
+    sorted.sort_by_key(|m| (m.from, m.to));
+    let overlap = sorted.windows(2).any(|w| match w {
+        [a, b] => a.to >= b.from,
+        _ => false,
+    });
+    let paint = |m: &Mark, text: &str| {
+        if m.primary {
+            st.severity(sev, text)
+        } else {
+            st.blue(text)
+        }
+    };
+    if overlap || sorted.len() < 2 {
+        for m in &sorted {
             let ch = if m.primary { "^" } else { "-" };
             let under = ch.repeat(m.to.saturating_sub(m.from).max(1));
             let text = if m.message.is_empty() {
@@ -266,14 +289,44 @@ fn snippet(
             } else {
                 format!("{under} {}", m.message)
             };
-            let text = if m.primary {
-                st.severity(sev, &text)
-            } else {
-                st.blue(&text)
-            };
-            let _ = writeln!(out, "{gutter} {}{text}", " ".repeat(m.from));
+            let _ = writeln!(out, "{gutter} {}{}", " ".repeat(m.from), paint(m, &text));
         }
-        prev = Some(line);
+        return;
+    }
+    // Row 1: every underline, the last mark's message inline.
+    let mut row = String::new();
+    let mut col = 0;
+    for (i, m) in sorted.iter().enumerate() {
+        row.push_str(&" ".repeat(m.from.saturating_sub(col)));
+        let ch = if m.primary { "^" } else { "-" };
+        let mut text = ch.repeat(m.to.saturating_sub(m.from).max(1));
+        if i + 1 == sorted.len() && !m.message.is_empty() {
+            text = format!("{text} {}", m.message);
+        }
+        row.push_str(&paint(m, &text));
+        col = m.to.max(m.from + 1);
+    }
+    let _ = writeln!(out, "{gutter} {row}");
+    // Then, right to left, each other message on a connector.
+    let rest = sorted.get(..sorted.len() - 1).unwrap_or(&[]);
+    for (i, m) in rest.iter().enumerate().rev() {
+        if m.message.is_empty() {
+            continue;
+        }
+        for with_message in [false, true] {
+            let mut row = String::new();
+            let mut col = 0;
+            for (j, c) in rest.iter().enumerate().take(i + 1) {
+                row.push_str(&" ".repeat(c.from.saturating_sub(col)));
+                if j == i && with_message {
+                    row.push_str(&paint(c, &c.message));
+                } else {
+                    row.push_str(&paint(c, "|"));
+                }
+                col = c.from + 1;
+            }
+            let _ = writeln!(out, "{gutter} {row}");
+        }
     }
 }
 
