@@ -435,11 +435,7 @@ impl Parser {
                     "values are strings ('x'), numbers, true/false, [arrays], {objects} or calls like secret('x')",
                 );
                 self.error(d);
-                if !matches!(
-                    t.kind,
-                    TokenKind::RBrace | TokenKind::RBracket | TokenKind::Eof
-                ) && !t.line_start
-                {
+                if !matches!(t.kind, TokenKind::RBrace | TokenKind::Eof) && !t.line_start {
                     self.bump();
                 }
                 ValueKind::Error

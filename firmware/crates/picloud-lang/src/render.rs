@@ -12,8 +12,16 @@ const TAB_WIDTH: usize = 4;
 
 /// Line/column lookup for one text.
 struct Lines<'a> {
+    path: &'a str,
     text: &'a str,
     starts: Vec<usize>,
+}
+
+/// Line indexes of every file, built once per render call (so rendering is linear).
+type Index<'a> = [Lines<'a>];
+
+fn index(files: &[SourceFile]) -> Vec<Lines<'_>> {
+    files.iter().map(|f| Lines::new(&f.path, &f.text)).collect()
 }
 
 /// A resolved position: 0-based line, byte offset in the text, and the line's text.
@@ -24,10 +32,10 @@ struct Pos {
 }
 
 impl<'a> Lines<'a> {
-    fn new(text: &'a str) -> Self {
+    fn new(path: &'a str, text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Self { text, starts }
+        Self { path, text, starts }
     }
 
     /// Clamps to the text and backs up to a char boundary.
@@ -206,24 +214,22 @@ fn marks_for(lines: &Lines<'_>, label: &Label, primary: bool) -> Vec<Mark> {
     ]
 }
 
-fn location(files: &[SourceFile], span: Span) -> String {
+fn location(files: &Index<'_>, span: Span) -> String {
     match files.get(span.file) {
-        Some(f) => {
-            let lines = Lines::new(&f.text);
+        Some(lines) => {
             let p = lines.pos(span.start);
-            format!("{}:{}:{}", f.path, p.line + 1, lines.column(p))
+            format!("{}:{}:{}", lines.path, p.line + 1, lines.column(p))
         }
         None => "<unknown file>".to_owned(),
     }
 }
 
 /// Largest line number shown for a diagnostic (sets the gutter width).
-fn max_line(d: &Diagnostic, files: &[SourceFile]) -> usize {
+fn max_line(d: &Diagnostic, files: &Index<'_>) -> usize {
     std::iter::once(&d.primary)
         .chain(&d.secondary)
         .filter_map(|l| {
-            let f = files.get(l.span.file)?;
-            let lines = Lines::new(&f.text);
+            let lines = files.get(l.span.file)?;
             Some(lines.pos(l.span.end.max(l.span.start)).line + 1)
         })
         .max()
@@ -234,14 +240,13 @@ fn snippet(
     out: &mut String,
     st: &Style,
     pad: usize,
-    (f, redact): (&SourceFile, &[Span]),
+    (lines, redact): (&Lines<'_>, &[Span]),
     labels: &[(&Label, bool)],
     sev: Severity,
 ) {
-    let lines = Lines::new(&f.text);
     let mut marks: Vec<Mark> = labels
         .iter()
-        .flat_map(|(l, p)| marks_for(&lines, l, *p))
+        .flat_map(|(l, p)| marks_for(lines, l, *p))
         .collect();
     marks.sort_by_key(|m| (m.line, !m.primary, m.from));
     let gutter = st.blue(&format!("{:pad$} |", ""));
@@ -252,12 +257,12 @@ fn snippet(
     for &line in &shown {
         if let Some(p) = prev {
             if line == p + 2 {
-                print_line(out, st, pad, &lines, p + 1, redact);
+                print_line(out, st, pad, lines, p + 1, redact);
             } else if line > p + 2 {
                 let _ = writeln!(out, "{}", st.blue("..."));
             }
         }
-        print_line(out, st, pad, &lines, line, redact);
+        print_line(out, st, pad, lines, line, redact);
         let on_line: Vec<&Mark> = marks.iter().filter(|m| m.line == line).collect();
         underline_rows(out, st, &gutter, &on_line, sev);
         prev = Some(line);
@@ -347,7 +352,7 @@ fn print_line(
     }
 }
 
-fn render_one(out: &mut String, d: &Diagnostic, files: &[SourceFile], st: &Style) {
+fn render_one(out: &mut String, d: &Diagnostic, files: &Index<'_>, st: &Style) {
     let head = st.severity(d.severity, &format!("{}[{}]", d.severity.as_str(), d.code));
     let _ = writeln!(out, "{head}{}", st.bold(&format!(": {}", d.message)));
     let pad = max_line(d, files).to_string().len();
@@ -368,7 +373,9 @@ fn render_one(out: &mut String, d: &Diagnostic, files: &[SourceFile], st: &Style
         }
     }
     for (i, (file, labels)) in groups.iter().enumerate() {
-        let Some(f) = files.get(*file) else { continue };
+        let Some(f) = files.get(*file) else {
+            continue;
+        };
         if i > 0 {
             let first = labels
                 .first()
@@ -406,9 +413,10 @@ fn render_one(out: &mut String, d: &Diagnostic, files: &[SourceFile], st: &Style
 #[must_use]
 pub fn render_human(diags: &[Diagnostic], files: &[SourceFile], color: bool) -> String {
     let st = Style { color };
+    let files = index(files);
     let mut out = String::new();
     for d in diags {
-        render_one(&mut out, d, files, &st);
+        render_one(&mut out, d, &files, &st);
     }
     out
 }
@@ -425,14 +433,13 @@ struct JsonRange {
     byte_end: usize,
 }
 
-fn range(files: &[SourceFile], span: Span) -> JsonRange {
+fn range(files: &Index<'_>, span: Span) -> JsonRange {
     let (file, (line, column), (end_line, end_column)) = match files.get(span.file) {
-        Some(f) => {
-            let lines = Lines::new(&f.text);
+        Some(lines) => {
             let a = lines.pos(span.start);
             let b = lines.pos(span.end.max(span.start));
             (
-                f.path.clone(),
+                lines.path.to_owned(),
                 (a.line + 1, lines.column(a)),
                 (b.line + 1, lines.column(b)),
             )
@@ -475,6 +482,7 @@ struct JsonDiagnostic {
 /// Renders diagnostics as a pretty-printed JSON array (format in the crate docs).
 #[must_use]
 pub fn render_json(diags: &[Diagnostic], files: &[SourceFile]) -> String {
+    let files = &index(files);
     let items: Vec<JsonDiagnostic> = diags
         .iter()
         .map(|d| JsonDiagnostic {

@@ -2,6 +2,14 @@
 //! `examples/invalid/foo.picloud` renders exactly `foo.expected` (uncoloured, checked alone,
 //! with the path `examples/invalid/foo.picloud`). `UPDATE_EXPECT=1` rewrites the `.expected`.
 
+// Test helpers may panic: a panic is a test failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
