@@ -90,7 +90,10 @@ fn every_variant_has_committed_fixtures() {
 
 #[test]
 fn no_orphan_fixtures() {
-    for dir in std::fs::read_dir(fixtures_dir()).unwrap() {
+    let Ok(dirs) = std::fs::read_dir(fixtures_dir()) else {
+        return; // nothing committed yet; every_variant_has_committed_fixtures reports it
+    };
+    for dir in dirs {
         let dir = dir.unwrap().path();
         let type_name = dir.file_name().unwrap().to_str().unwrap().to_owned();
         for file in std::fs::read_dir(&dir).unwrap() {
