@@ -652,7 +652,7 @@ pub enum Probe {
 
 /// What happens when a workload exits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", rename_all_fields = "camelCase")]
 pub enum RestartPolicy {
     /// Always restart (the default), with backoff.
     Always,
@@ -732,6 +732,19 @@ mod tests {
                 ("mounts[0].volume".to_owned(), "media-store".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn restart_policy_fields_are_camel_case() {
+        let p = RestartPolicy::OnFailure {
+            max_retries: Some(3),
+        };
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "on-failure": { "maxRetries": 3 } })
+        );
+        assert_eq!(serde_json::from_value::<RestartPolicy>(json).unwrap(), p);
     }
 
     #[test]

@@ -1,0 +1,51 @@
+//! `picloud`: PiCloud's one multi-call binary.
+//!
+//! Today it is the CLI (`picloud resource validate|plan`). The node process, `picloud dev`
+//! and PID 1 (`picloud init`) join it as they are built; `picloud --help` lists only what
+//! works.
+//!
+//! This crate is the composition root: the only place that reads the clock, the
+//! environment and the file system on behalf of the pure crates.
+//!
+//! Exit codes: 0 success, 1 invalid input (diagnostics were printed), 2 usage error
+//! (bad arguments, unreadable paths).
+
+mod cli;
+mod commands;
+mod input;
+mod style;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// What a command concluded, mapped onto exit codes.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: the input was read and found invalid; diagnostics were printed.
+    Invalid,
+}
+
+/// A failure that is the caller's fault (bad path, bad flag combination): exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let style = style::Style::detect(cli.color);
+    match commands::run(&cli, &style) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Invalid) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("{} {err:#}", style.error_label());
+            if err.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
