@@ -136,6 +136,10 @@ pub use diagnostic::{Code, Diagnostic, Label, Severity, Span};
 pub use picloud_domain::resource::Resource;
 pub use render::{render_human, render_json};
 
+/// At most this many diagnostics are returned (the last one notes how many were dropped), which
+/// keeps rendering cheap on pathological input.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
 /// One file of an apply set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
@@ -169,8 +173,8 @@ pub fn parse(file: usize, text: &str) -> (ast::File, Vec<Diagnostic>) {
     parser::parse(file, text)
 }
 
-/// Parses and validates the files of an apply set. On failure, returns every diagnostic,
-/// sorted by file then position.
+/// Parses and validates the files of an apply set. On failure, returns the diagnostics sorted
+/// by file then position (at most [`MAX_DIAGNOSTICS`]).
 ///
 /// # Errors
 ///
@@ -190,6 +194,16 @@ pub fn check(files: &[SourceFile]) -> Result<ApplySet, Vec<Diagnostic>> {
         }
         diags = d;
     }
+    diagnostic::sort_diagnostics(&mut diags);
+    if diags.len() > MAX_DIAGNOSTICS {
+        let more = diags.len() - MAX_DIAGNOSTICS;
+        diags.truncate(MAX_DIAGNOSTICS);
+        if let Some(last) = diags.last_mut() {
+            last.notes.push(format!(
+                "stopping after {MAX_DIAGNOSTICS} errors; {more} more not shown"
+            ));
+        }
+    }
     let secrets = secret_spans(&asts);
     for d in &mut diags {
         d.redact = secrets
@@ -200,7 +214,6 @@ pub fn check(files: &[SourceFile]) -> Result<ApplySet, Vec<Diagnostic>> {
             .copied()
             .collect();
     }
-    diagnostic::sort_diagnostics(&mut diags);
     Err(diags)
 }
 

@@ -161,6 +161,13 @@ fn regressions() {
             let _ = render_json(&d, &files);
         }
     }
+    // Tens of thousands of errors on one long line: capped, so rendering stays linear.
+    let many = format!("p 'x' = {{ {} }}", "a: ] ".repeat(20_000));
+    let files = [SourceFile::new("many", many)];
+    let d = check(&files).unwrap_err();
+    assert_eq!(d.len(), picloud_lang::MAX_DIAGNOSTICS);
+    assert!(d.last().unwrap().notes.iter().any(|n| n.contains("more not shown")));
+    let _ = render_human(&d, &files, false);
     let deep = "p 'x' = { a: ".to_owned() + &"[".repeat(100_000);
     let files = [SourceFile::new("deep", deep)];
     assert!(check(&files).is_err());
