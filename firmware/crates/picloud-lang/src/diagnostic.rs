@@ -147,6 +147,8 @@ codes! {
     UnknownProduct = "PC0302", "undeclared product";
     /// A reference to a volume, identity, secret, config entry, workload or role that is not declared.
     UndeclaredReference = "PC0303", "undeclared reference";
+    /// Roles whose `inherits` form a cycle.
+    InheritanceCycle = "PC0304", "role inheritance cycle";
 }
 
 impl fmt::Display for Code {

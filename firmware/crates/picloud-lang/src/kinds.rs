@@ -550,6 +550,32 @@ fn limits(cx: &mut Cx, v: &Value) -> Option<ResourceLimits> {
         .opt("memory")
         .map(|v| cx.parsed(v, Code::InvalidQuantity, "memory", ByteSize::parse));
     f.finish(cx);
+    let cpu = cpu.map(|c| {
+        c.filter(|c| {
+            in_range(
+                cx,
+                f_span(o, "cpu"),
+                c.millicores().into(),
+                1,
+                128_000,
+                "cpu",
+                "from '1m' to '128' cores",
+            )
+        })
+    });
+    let memory = memory.map(|m| {
+        m.filter(|m| {
+            in_range(
+                cx,
+                f_span(o, "memory"),
+                m.bytes(),
+                4 << 20,
+                1 << 40,
+                "memory",
+                "from '4MiB' to '1TiB'",
+            )
+        })
+    });
     Some(ResourceLimits {
         cpu: cpu.map_or(Some(None), |v| v.map(Some))?,
         memory: memory.map_or(Some(None), |v| v.map(Some))?,
@@ -693,4 +719,31 @@ fn restart(cx: &mut Cx, v: &Value) -> Option<RestartPolicy> {
         (P::Always, None) => Some(RestartPolicy::Always),
         (P::Never, None) => Some(RestartPolicy::Never),
     }
+}
+
+/// Span of a member's value (or of the object when absent).
+fn f_span(o: &crate::ast::Object, key: &str) -> crate::diagnostic::Span {
+    o.get(key).map_or(o.span, |m| m.value.span)
+}
+
+/// Reports a quantity outside `min..=max`; returns whether it is inside.
+fn in_range(
+    cx: &mut Cx,
+    span: crate::diagnostic::Span,
+    value: u64,
+    min: u64,
+    max: u64,
+    what: &str,
+    range: &str,
+) -> bool {
+    let ok = (min..=max).contains(&value);
+    if !ok {
+        cx.push(Diagnostic::error(
+            Code::InvalidQuantity,
+            format!("{what} limit out of range"),
+            span,
+            format!("must be {range}"),
+        ));
+    }
+    ok
 }

@@ -91,6 +91,7 @@
 //! | PC0301 | duplicate resource (same product, kind and name) |
 //! | PC0302 | undeclared product |
 //! | PC0303 | undeclared reference (volume, identity, secret, config entry, workload, role) |
+//! | PC0304 | role inheritance cycle |
 //!
 //! # Human format
 //!

@@ -59,6 +59,7 @@ pub(crate) fn validate(files: &[File]) -> (Vec<Resource>, Vec<Diagnostic>) {
         }
     }
     check_refs(&mut cx, &declared, &resources, &config_failed);
+    check_role_cycles(&mut cx, &declared, &resources);
     resources.sort_by(|a, b| (&a.product, a.kind, &a.name).cmp(&(&b.product, b.kind, &b.name)));
     (resources, cx.diags)
 }
@@ -197,5 +198,62 @@ fn check_refs(
             }
         };
         cx.push(d);
+    }
+}
+
+/// Reports each cycle in role inheritance once, at the first role of the cycle (by name).
+fn check_role_cycles(
+    cx: &mut Cx,
+    declared: &HashMap<(Name, ResourceKind, Name), Span>,
+    resources: &[Resource],
+) {
+    let mut graph: BTreeMap<(&Name, &Name), Vec<&Name>> = BTreeMap::new();
+    for r in resources {
+        if let ResourceSpec::Role(spec) = &r.spec {
+            graph.insert((&r.product, &r.name), spec.inherits.iter().collect());
+        }
+    }
+    let mut reported: BTreeSet<Vec<&Name>> = BTreeSet::new();
+    for &(product, start) in graph.keys() {
+        // Iterative DFS from `start` looking for a path back to it.
+        let mut stack: Vec<(&Name, usize)> = vec![(start, 0)];
+        let mut on_path: Vec<&Name> = vec![start];
+        let mut seen: BTreeSet<&Name> = BTreeSet::new();
+        while let Some((node, i)) = stack.pop() {
+            let next = graph.get(&(product, node)).and_then(|n| n.get(i)).copied();
+            let Some(next) = next else {
+                on_path.pop();
+                continue;
+            };
+            stack.push((node, i + 1));
+            if next == start {
+                let mut cycle = on_path.clone();
+                cycle.sort();
+                if reported.insert(cycle) {
+                    let path: Vec<String> = on_path
+                        .iter()
+                        .chain(std::iter::once(&start))
+                        .map(|n| format!("`{n}`"))
+                        .collect();
+                    let span = declared
+                        .get(&(product.clone(), ResourceKind::Role, start.clone()))
+                        .copied()
+                        .unwrap_or(Span::new(0, 0, 0));
+                    cx.push(
+                        Diagnostic::error(
+                            Code::InheritanceCycle,
+                            format!("role `{start}` inherits from itself"),
+                            span,
+                            "part of an inheritance cycle",
+                        )
+                        .with_note(format!("the cycle is {}", path.join(" → ")))
+                        .with_help("remove one of the `inherits` entries in the cycle"),
+                    );
+                }
+            } else if seen.insert(next) && graph.contains_key(&(product, next)) {
+                on_path.push(next);
+                stack.push((next, 0));
+            }
+        }
     }
 }

@@ -171,3 +171,28 @@ fn parse_is_exposed() {
     assert!(diags.is_empty());
     assert_eq!(file.decls.len(), 1);
 }
+
+#[test]
+fn resource_limits_are_bounded() {
+    let src = format!(
+        "{PRODUCT}container 'c' = {{ product: 'photo-app', image: 'x:1', resources: {{ cpu: '500', memory: '1MiB' }} }}\n"
+    );
+    let d = err(&[SourceFile::new("f", src)]);
+    let labels: Vec<&str> = d.iter().map(|d| d.primary.message.as_str()).collect();
+    assert_eq!(
+        labels,
+        vec![
+            "must be from '1m' to '128' cores",
+            "must be from '4MiB' to '1TiB'"
+        ]
+    );
+}
+
+#[test]
+fn self_inheritance_is_a_cycle() {
+    let src = format!("{PRODUCT}role 'r' = {{ product: 'photo-app', inherits: ['r'] }}\n");
+    let d = err(&[SourceFile::new("f", src)]);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].code, Code::InheritanceCycle);
+    assert_eq!(d[0].notes, vec!["the cycle is `r` → `r`".to_owned()]);
+}

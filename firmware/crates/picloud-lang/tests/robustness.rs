@@ -166,7 +166,12 @@ fn regressions() {
     let files = [SourceFile::new("many", many)];
     let d = check(&files).unwrap_err();
     assert_eq!(d.len(), picloud_lang::MAX_DIAGNOSTICS);
-    assert!(d.last().unwrap().notes.iter().any(|n| n.contains("more not shown")));
+    assert!(d
+        .last()
+        .unwrap()
+        .notes
+        .iter()
+        .any(|n| n.contains("more not shown")));
     let _ = render_human(&d, &files, false);
     let deep = "p 'x' = { a: ".to_owned() + &"[".repeat(100_000);
     let files = [SourceFile::new("deep", deep)];
