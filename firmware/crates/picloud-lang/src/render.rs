@@ -7,6 +7,9 @@ use serde::Serialize;
 use crate::diagnostic::{Diagnostic, Label, Severity, Span};
 use crate::SourceFile;
 
+/// Multi-line spans up to this many lines are shown whole.
+const MAX_SPAN_LINES: usize = 6;
+
 /// Width of a tab in rendered source lines.
 const TAB_WIDTH: usize = 4;
 
@@ -252,6 +255,14 @@ fn snippet(
     let gutter = st.blue(&format!("{:pad$} |", ""));
     let _ = writeln!(out, "{gutter}");
     let mut shown: Vec<usize> = marks.iter().map(|m| m.line).collect();
+    // A span over a few lines shows them all; a longer one shows its ends around `...`.
+    for (l, _) in labels {
+        let (a, b) = (lines.pos(l.span.start).line, lines.pos(l.span.end).line);
+        if b > a && b - a <= MAX_SPAN_LINES {
+            shown.extend(a..=b);
+        }
+    }
+    shown.sort_unstable();
     shown.dedup();
     let mut prev: Option<usize> = None;
     for &line in &shown {
