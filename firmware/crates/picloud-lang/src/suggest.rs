@@ -51,7 +51,9 @@ pub fn did_you_mean<'a>(
         } else {
             levenshtein(word, c)
         };
-        let limit = (c.chars().count().max(word.chars().count()) / 3).max(1);
+        let longest = c.chars().count().max(word.chars().count());
+        // One edit in a two-letter word is a different word, not a typo.
+        let limit = if longest < 3 { 0 } else { (longest / 3).max(1) };
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }

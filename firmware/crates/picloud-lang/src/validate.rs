@@ -197,6 +197,18 @@ fn check_refs(
                 ))
             }
         };
+        if let (Target::Kinds(kinds), Ok(n)) = (target, Name::parse(&name)) {
+            if let Some(other) = ResourceKind::ALL
+                .into_iter()
+                .find(|k| declared.contains_key(&(product.clone(), *k, n.clone())))
+            {
+                let wanted: Vec<&str> = kinds.iter().map(|k| k.keyword()).collect();
+                d = d.with_note(format!(
+                    "`{name}` is a {other}, but {what} must name a {}",
+                    wanted.join(" or ")
+                ));
+            }
+        }
         cx.push(d);
     }
 }
