@@ -72,6 +72,10 @@ impl SegmentHeader {
         if version != SEGMENT_VERSION {
             return Err(SegmentError::BadVersion { version });
         }
+        if le_u32(h, 12) != 0 || le_u32(h, 28) != 0 {
+            // Flags and reserved bytes must be zero in version 1.
+            return Err(SegmentError::HeaderChecksum);
+        }
         let stored = le_u32(h, 24);
         let computed = h.get(0..24).map(crc32c::crc32c).unwrap_or(0);
         if stored != computed {

@@ -45,7 +45,7 @@ impl Drop for TempDir {
 pub fn cfg(backend: Backend, seg: u64) -> LogConfig {
     LogConfig {
         max_segment_size: seg,
-        max_record_size: 1024,
+        max_record_size: 1024.min(seg - 48),
         backend,
     }
 }
