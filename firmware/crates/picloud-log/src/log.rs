@@ -1395,7 +1395,7 @@ impl IoThread {
         }
         // 2. The segment holding `from` (or, at a boundary, the new last one)
         //    becomes the active segment.
-        let Some(last) = segs.iter().filter(|s| s.first < from).last() else {
+        let Some(last) = segs.iter().rfind(|s| s.first < from) else {
             self.active = None;
             return Ok(());
         };

@@ -1,3 +1,13 @@
+//! Log engine behaviour: append, read, rollover, truncate, purge, reopen, concurrency, metadata, snapshots; each on both backends.
+// Test helpers may panic: a panic is a test failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[allow(dead_code)]
 mod common;
 
 use std::sync::{Arc, Mutex};

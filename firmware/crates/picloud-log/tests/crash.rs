@@ -4,6 +4,16 @@
 //! at the failpoint (modelling power loss where the failpoint says so). The
 //! parent reopens the log and checks that it is a contiguous prefix holding
 //! every acknowledged record with identical bytes.
+
+// Test helpers may panic: a panic is a test failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;

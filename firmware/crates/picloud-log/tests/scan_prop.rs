@@ -1,5 +1,14 @@
 //! Property tests of the record decoder and segment scanner: random bytes and
 //! corrupted valid segments never panic and never yield records past corruption.
+
+// Test helpers may panic: a panic is a test failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use picloud_log::{decode_record, encode_record, scan_segment, SegmentHeader, SEGMENT_HEADER_LEN};
 use proptest::prelude::*;
 

@@ -1,5 +1,15 @@
 //! Torn writes: cut or corrupt the last record of the last segment at every
 //! byte offset; recovery keeps every earlier record and reports the drop.
+
+// Test helpers may panic: a panic is a test failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[allow(dead_code)]
 mod common;
 
 use common::*;

@@ -1,4 +1,5 @@
-#![allow(dead_code)]
+//! Helpers shared by the integration tests.
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
