@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::ast::{Decl, File, Member, Object, Value, ValueKind};
-use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::diagnostic::{Code, Diagnostic, Label, Span};
 use crate::lexer::{lex, Token, TokenKind};
 
 /// Deepest nesting of objects, arrays and calls accepted.
@@ -27,6 +27,7 @@ pub fn parse(file: usize, src: &str) -> (File, Vec<Diagnostic>) {
             span: Span::new(file, src.len(), src.len()),
             line_start: true,
         },
+        last_unclosed: None,
     };
     let decls = p.file();
     (File { file, decls }, p.diags)
@@ -39,6 +40,8 @@ struct Parser {
     diags: Vec<Diagnostic>,
     depth: usize,
     eof: Token,
+    /// Token position and diagnostic index of the last "unclosed delimiter" report.
+    last_unclosed: Option<(usize, usize)>,
 }
 
 impl Parser {
@@ -226,6 +229,19 @@ impl Parser {
     }
 
     fn unclosed(&mut self, open: Span, delim: char, close: char) {
+        // Enclosing delimiters left open at the same place join the first report.
+        if let Some((pos, idx)) = self.last_unclosed {
+            if pos == self.pos {
+                if let Some(d) = self.diags.get_mut(idx) {
+                    if d.secondary.len() < 4 {
+                        d.secondary
+                            .push(Label::new(open, format!("`{delim}` also unclosed")));
+                    }
+                }
+                return;
+            }
+        }
+        self.last_unclosed = Some((self.pos, self.diags.len()));
         let here = self.span();
         let found = self.kind().describe();
         let mut d = Diagnostic::error(

@@ -286,7 +286,7 @@ fn underline_rows(out: &mut String, st: &Style, gutter: &str, marks: &[&Mark], s
     let mut sorted: Vec<&Mark> = marks.to_vec();
     sorted.sort_by_key(|m| (m.from, m.to));
     let overlap = sorted.windows(2).any(|w| match w {
-        [a, b] => a.to >= b.from,
+        [a, b] => a.to > b.from,
         _ => false,
     });
     let paint = |m: &Mark, text: &str| {
