@@ -322,8 +322,12 @@ impl<R: Read> SegmentScanner<R> {
             }));
         }
         let len_us = usize::try_from(len).unwrap_or(usize::MAX);
-        self.buf.resize(len_us, 0);
-        let got = read_full(&mut self.reader, &mut self.buf).map_err(ScanFail::Io)?;
+        // Grow the buffer only as bytes arrive: a corrupt length field must not
+        // cost a large allocation.
+        self.buf.clear();
+        let got = Read::take(&mut self.reader, len)
+            .read_to_end(&mut self.buf)
+            .map_err(ScanFail::Io)?;
         if got < len_us {
             return Err(bad(RecordError::Short {
                 need: RECORD_HEADER_LEN as u64 + len,
