@@ -1,0 +1,536 @@
+//! Node-to-node transport over tokio TCP (see [`crate::wire`] for the frames).
+//!
+//! - One connection per peer address, shared by Raft replication and client
+//!   forwarding ([`PeerPool`]). Each connection has a writer task (coalesces
+//!   queued frames into one flush), a reader task, and a map of pending
+//!   request ids to oneshot senders, so requests are pipelined.
+//! - A broken connection fails its pending requests; the next request
+//!   reconnects, with exponential backoff (50 ms doubling up to 2 s) after
+//!   failed attempts.
+//! - Every call has a deadline (openraft's `RPCOption::hard_ttl` for Raft RPCs).
+//! - [`Connector`] is the seam where TLS is set at connection time: only
+//!   [`Connector::Plain`] exists today, and plaintext is refused unless the
+//!   address is loopback or [`Connector::Plain::allow_non_loopback`] is set
+//!   (tests and trusted labs only). mTLS with the cluster CA will be a
+//!   `Connector::Tls(..)` variant wrapping the TCP stream with tokio-rustls.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::RPCTypes;
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf, WriteHalf,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::error::TransportError;
+use crate::types::{NodeId, PeerInfo, TypeConfig};
+use crate::wire::{
+    decode_body, encode_frame, frame_len, Request, Response, RpcMessage, FRAME_HEADER,
+};
+
+/// A byte stream the transport can run over (TCP today, TLS over TCP later).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// A boxed transport stream.
+pub type BoxStream = Box<dyn Stream>;
+
+/// How connections are secured. Set once per node, applied at connect/accept time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Connector {
+    /// Plain TCP.
+    Plain {
+        /// Allow plaintext on non-loopback addresses (tests only).
+        allow_non_loopback: bool,
+    },
+}
+
+impl Connector {
+    /// Plain TCP, loopback only.
+    pub fn plain_loopback() -> Self {
+        Connector::Plain {
+            allow_non_loopback: false,
+        }
+    }
+
+    fn check(&self, addr: &SocketAddr) -> Result<(), TransportError> {
+        match self {
+            Connector::Plain { allow_non_loopback } => {
+                if *allow_non_loopback || addr.ip().is_loopback() {
+                    Ok(())
+                } else {
+                    Err(TransportError::PlaintextRefused {
+                        addr: addr.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Checks that this connector may listen on `addr`.
+    pub fn check_listen(&self, addr: &SocketAddr) -> Result<(), TransportError> {
+        self.check(addr)
+    }
+
+    /// Connects to `addr` (host:port) within `timeout`.
+    pub async fn connect(
+        &self,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<BoxStream, TransportError> {
+        let connect = async {
+            let tcp = TcpStream::connect(addr)
+                .await
+                .map_err(|source| TransportError::Connect {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+            let peer = tcp.peer_addr().map_err(|source| TransportError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+            self.check(&peer)?;
+            let _ = tcp.set_nodelay(true);
+            Ok::<BoxStream, TransportError>(Box::new(tcp))
+        };
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(r) => r,
+            Err(_) => Err(TransportError::Timeout {
+                addr: addr.to_string(),
+                ms: millis(timeout),
+            }),
+        }
+    }
+
+    /// Wraps an accepted connection.
+    pub async fn accept(&self, tcp: TcpStream) -> Result<BoxStream, TransportError> {
+        let _ = tcp.set_nodelay(true);
+        Ok(Box::new(tcp))
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<RpcMessage>, String> {
+    let mut h = [0u8; FRAME_HEADER];
+    match r.read_exact(&mut h).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    }
+    let len = frame_len(h).map_err(|e| e.to_string())?;
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+    decode_body(&body).map(Some).map_err(|e| e.to_string())
+}
+
+/// Writes frames from `rx`, coalescing whatever is queued into one flush.
+async fn writer_loop(
+    mut w: BufWriter<WriteHalf<BoxStream>>,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    while let Some(frame) = rx.recv().await {
+        if w.write_all(&frame).await.is_err() {
+            return;
+        }
+        while let Ok(more) = rx.try_recv() {
+            if w.write_all(&more).await.is_err() {
+                return;
+            }
+        }
+        if w.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Live {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Pending,
+    alive: Arc<AtomicBool>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+#[derive(Default)]
+struct ConnState {
+    live: Option<Arc<Live>>,
+    retry_at: Option<tokio::time::Instant>,
+    failures: u32,
+}
+
+/// A pipelined client connection to one peer address.
+pub struct PeerConn {
+    addr: String,
+    connector: Connector,
+    state: tokio::sync::Mutex<ConnState>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for PeerConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConn")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl PeerConn {
+    fn new(addr: String, connector: Connector) -> Self {
+        PeerConn {
+            addr,
+            connector,
+            state: tokio::sync::Mutex::new(ConnState::default()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    async fn live(&self, timeout: Duration) -> Result<Arc<Live>, TransportError> {
+        let mut st = self.state.lock().await;
+        if let Some(l) = &st.live {
+            if l.alive.load(Ordering::Acquire) {
+                return Ok(Arc::clone(l));
+            }
+        }
+        st.live = None;
+        if let Some(at) = st.retry_at {
+            if tokio::time::Instant::now() < at {
+                return Err(TransportError::Backoff {
+                    addr: self.addr.clone(),
+                });
+            }
+        }
+        match self.connector.connect(&self.addr, timeout).await {
+            Ok(stream) => {
+                st.failures = 0;
+                st.retry_at = None;
+                let (r, w) = tokio::io::split(stream);
+                let (tx, rx) = mpsc::unbounded_channel();
+                let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+                let alive = Arc::new(AtomicBool::new(true));
+                tokio::spawn(writer_loop(BufWriter::with_capacity(64 << 10, w), rx));
+                let reader =
+                    tokio::spawn(client_reader(r, Arc::clone(&pending), Arc::clone(&alive)));
+                let live = Arc::new(Live {
+                    tx,
+                    pending,
+                    alive,
+                    reader,
+                });
+                st.live = Some(Arc::clone(&live));
+                Ok(live)
+            }
+            Err(e) => {
+                st.failures = st.failures.saturating_add(1);
+                let backoff =
+                    Duration::from_millis(50u64 << st.failures.min(6)).min(Duration::from_secs(2));
+                st.retry_at = Some(tokio::time::Instant::now() + backoff);
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends `req` and waits for its response, at most `timeout` (connect included).
+    pub async fn call(&self, req: Request, timeout: Duration) -> Result<Response, TransportError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let live = self.live(timeout).await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = encode_frame(&RpcMessage::Request { id, body: req }).map_err(|source| {
+            TransportError::Frame {
+                addr: self.addr.clone(),
+                source,
+            }
+        })?;
+        let (tx, rx) = oneshot::channel();
+        lock(&live.pending).insert(id, tx);
+        if live.tx.send(frame).is_err() {
+            lock(&live.pending).remove(&id);
+            live.alive.store(false, Ordering::Release);
+            return Err(TransportError::Closed {
+                addr: self.addr.clone(),
+            });
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(TransportError::Closed {
+                addr: self.addr.clone(),
+            }),
+            Err(_) => {
+                lock(&live.pending).remove(&id);
+                Err(TransportError::Timeout {
+                    addr: self.addr.clone(),
+                    ms: millis(timeout),
+                })
+            }
+        }
+    }
+}
+
+async fn client_reader(mut r: ReadHalf<BoxStream>, pending: Pending, alive: Arc<AtomicBool>) {
+    // Ends on EOF, an error, or a request (peers never send requests here).
+    while let Ok(Some(RpcMessage::Response { id, body })) = read_frame(&mut r).await {
+        if let Some(tx) = lock(&pending).remove(&id) {
+            let _ = tx.send(body);
+        }
+    }
+    alive.store(false, Ordering::Release);
+    lock(&pending).clear();
+}
+
+/// Connections to peers, one per address, shared by all users on a node.
+#[derive(Debug)]
+pub struct PeerPool {
+    connector: Connector,
+    conns: Mutex<HashMap<String, Arc<PeerConn>>>,
+}
+
+impl PeerPool {
+    /// An empty pool.
+    pub fn new(connector: Connector) -> Self {
+        PeerPool {
+            connector,
+            conns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The connection to `addr` (created lazily).
+    pub fn get(&self, addr: &str) -> Arc<PeerConn> {
+        let mut m = lock(&self.conns);
+        Arc::clone(
+            m.entry(addr.to_string()).or_insert_with(|| {
+                Arc::new(PeerConn::new(addr.to_string(), self.connector.clone()))
+            }),
+        )
+    }
+
+    /// Drops every connection.
+    pub fn clear(&self) {
+        lock(&self.conns).clear();
+    }
+}
+
+/// openraft's network factory over the pool.
+#[derive(Debug, Clone)]
+pub struct NetworkFactory {
+    id: NodeId,
+    pool: Arc<PeerPool>,
+}
+
+impl NetworkFactory {
+    /// A factory for node `id`.
+    pub fn new(id: NodeId, pool: Arc<PeerPool>) -> Self {
+        NetworkFactory { id, pool }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: NodeId, node: &PeerInfo) -> PeerNetwork {
+        PeerNetwork {
+            id: self.id,
+            target,
+            conn: self.pool.get(&node.addr),
+        }
+    }
+}
+
+/// openraft's client to one peer.
+#[derive(Debug)]
+pub struct PeerNetwork {
+    id: NodeId,
+    target: NodeId,
+    conn: Arc<PeerConn>,
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, PeerInfo, RaftError<NodeId, E>>;
+
+impl PeerNetwork {
+    fn map_err<E: std::error::Error>(
+        &self,
+        e: TransportError,
+        action: RPCTypes,
+        ttl: Duration,
+    ) -> RPCError<NodeId, PeerInfo, E> {
+        match e {
+            TransportError::Timeout { .. } => RPCError::Timeout(Timeout {
+                action,
+                id: self.id,
+                target: self.target,
+                timeout: ttl,
+            }),
+            TransportError::Frame { .. } | TransportError::Unexpected { .. } => {
+                RPCError::Network(NetworkError::new(&e))
+            }
+            _ => RPCError::Unreachable(Unreachable::new(&e)),
+        }
+    }
+
+    fn unexpected<E: std::error::Error>(&self, r: &Response) -> RPCError<NodeId, PeerInfo, E> {
+        let e = TransportError::Unexpected {
+            addr: self.conn.addr.clone(),
+            what: format!("{r:?}").chars().take(80).collect(),
+        };
+        RPCError::Network(NetworkError::new(&e))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        let ttl = option.hard_ttl();
+        match self.conn.call(Request::AppendEntries(rpc), ttl).await {
+            Ok(Response::AppendEntries(Ok(r))) => Ok(r),
+            Ok(Response::AppendEntries(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(other) => Err(self.unexpected(&other)),
+            Err(e) => Err(self.map_err(e, RPCTypes::AppendEntries, ttl)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
+        let ttl = option.hard_ttl();
+        match self.conn.call(Request::InstallSnapshot(rpc), ttl).await {
+            Ok(Response::InstallSnapshot(Ok(r))) => Ok(r),
+            Ok(Response::InstallSnapshot(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(other) => Err(self.unexpected(&other)),
+            Err(e) => Err(self.map_err(e, RPCTypes::InstallSnapshot, ttl)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RpcErr> {
+        let ttl = option.hard_ttl();
+        match self.conn.call(Request::Vote(rpc), ttl).await {
+            Ok(Response::Vote(Ok(r))) => Ok(r),
+            Ok(Response::Vote(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(other) => Err(self.unexpected(&other)),
+            Err(e) => Err(self.map_err(e, RPCTypes::Vote, ttl)),
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+    }
+}
+
+/// Handles requests arriving at the listener.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
+    fn handle(self: Arc<Self>, req: Request) -> Pin<Box<dyn Future<Output = Response> + Send>>;
+}
+
+/// Binds the Raft listener, checking the connector allows the address.
+pub async fn bind(addr: &str, connector: &Connector) -> Result<TcpListener, TransportError> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|source| TransportError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = l.local_addr().map_err(|source| TransportError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    connector.check_listen(&local)?;
+    Ok(l)
+}
+
+/// Serves connections until the returned task is aborted (which also aborts
+/// every connection and in-flight request task).
+pub fn serve<H: Handler>(
+    listener: TcpListener,
+    connector: Connector,
+    handler: Arc<H>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((tcp, _peer)) = accepted else { continue };
+                    let connector = connector.clone();
+                    let handler = Arc::clone(&handler);
+                    conns.spawn(async move {
+                        if let Ok(stream) = connector.accept(tcp).await {
+                            serve_conn(stream, handler).await;
+                        }
+                    });
+                }
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+    })
+}
+
+async fn serve_conn<H: Handler>(stream: BoxStream, handler: Arc<H>) {
+    let (mut r, w) = tokio::io::split(stream);
+    let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(writer_loop(BufWriter::with_capacity(64 << 10, w), rx));
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            frame = read_frame(&mut r) => {
+                let Ok(Some(RpcMessage::Request { id, body })) = frame else { break };
+                let handler = Arc::clone(&handler);
+                let tx = tx.clone();
+                tasks.spawn(async move {
+                    let resp = handler.handle(body).await;
+                    if let Ok(f) = encode_frame(&RpcMessage::Response { id, body: resp }) {
+                        let _ = tx.send(f);
+                    }
+                });
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    drop(tx);
+    tasks.abort_all();
+    writer.abort();
+}
