@@ -438,9 +438,6 @@ impl Lexer<'_> {
         }
         let text = dedent(&raw);
         self.push(TokenKind::Str(text), start);
-        if raw.contains('\n') {
-            self.line_start = false;
-        }
     }
 }
 

@@ -114,7 +114,7 @@
 //! ```text
 //! { "severity": "error" | "warning", "code": "PC0201", "message": "…",
 //!   "file": "path", "line": 4, "column": 3, "endLine": 4, "endColumn": 15,
-//!   "byteStart": 52, "byteEnd": 64, "label": "unknown field",
+//!   "byteStart": 66, "byteEnd": 78, "label": "unknown field",
 //!   "help": "did you mean `storageIntent`?" | null, "notes": ["…"],
 //!   "related": [ { "file", "line", "column", "endLine", "endColumn",
 //!                  "byteStart", "byteEnd", "message" } ] }
@@ -132,6 +132,7 @@ pub mod parser;
 mod render;
 pub mod suggest;
 mod validate;
+mod workload;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity, Span};
 pub use picloud_domain::resource::Resource;
