@@ -218,12 +218,17 @@ impl GraphReader {
         read_cursor(&tx, &self.iri)
     }
 
-    /// The named graphs, sorted: the cluster graph and one per product.
+    /// The named graphs holding at least one quad, sorted: the cluster graph and one per
+    /// product. (Only non-empty graphs count, as in a snapshot.)
     pub fn graphs(&self) -> Result<Vec<String>, ProjectionError> {
         let mut out = Vec::new();
         for g in self.store.named_graphs() {
             if let NamedOrBlankNode::NamedNode(n) = g? {
-                out.push(n.into_string());
+                let graph = GraphNameRef::NamedNode(n.as_ref());
+                let mut quads = self.store.quads_for_pattern(None, None, None, Some(graph));
+                if quads.next().transpose()?.is_some() {
+                    out.push(n.into_string());
+                }
             }
         }
         out.sort();
@@ -349,7 +354,7 @@ fn apply_change(
             }
         }
         Change::ClearGraph(graph) => {
-            tx.clear_graph(GraphNameRef::NamedNode(graph.as_ref()))?;
+            tx.remove_named_graph(graph)?;
         }
         Change::SetStatus {
             graph,
