@@ -114,8 +114,9 @@
 //!    ([`LogError::Discontiguous`]).
 //! 5. Segments whose records are all at or below the purge marker are deleted
 //!    (an interrupted purge). The log then starts at `max(purged + 1, first
-//!    segment's first index)`; a first segment starting after `purged + 1` is
-//!    a hard error.
+//!    segment's first index)`, or at `purged + 1` if no segment is left. (A
+//!    first segment starting after `purged + 1` is accepted: a log may begin
+//!    above an old purge marker, so a lost *first* segment is not detectable.)
 //!
 //! Only bytes that were never covered by a completed fdatasync can be cut in
 //! step 3, so acknowledged records are never lost; a sealed segment was fully

@@ -509,15 +509,6 @@ impl Log {
             if segs.is_empty() {
                 last_sparse.clear();
             }
-            if let Some(s) = segs.first() {
-                if s.first > p.saturating_add(1) {
-                    return Err(LogError::Discontiguous {
-                        path: s.path.clone(),
-                        expected: p.saturating_add(1),
-                        found: s.first,
-                    });
-                }
-            }
         }
         if dir_dirty {
             sync_dir(&log_dir)?;
