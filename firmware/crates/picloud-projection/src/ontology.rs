@@ -247,10 +247,14 @@ pub fn ontology_turtle(iri: &IriBuilder) -> String {
             kind.class_name(),
             quoted(&label_of(kind.class_name())),
             quoted(&format!(
-                "{} Declared with `{}` in .picloud files; IRI https://<domain>/products/<product>/{}/<name>.",
+                "{} Declared with `{}` in .picloud files; IRI {}.",
                 kind_comment(kind),
                 kind.keyword(),
-                kind.plural()
+                if kind == ResourceKind::Product {
+                    "https://<domain>/products/<name>".to_owned()
+                } else {
+                    format!("https://<domain>/products/<product>/{}/<name>", kind.plural())
+                }
             )),
         );
     }
@@ -302,6 +306,13 @@ mod tests {
         let terms = terms();
         let set: std::collections::BTreeSet<_> = terms.iter().collect();
         assert_eq!(set.len(), terms.len());
+    }
+
+    #[test]
+    fn product_class_names_its_own_iri_shape() {
+        let t = ontology_turtle(&IriBuilder::default());
+        assert!(t.contains("IRI https://<domain>/products/<name>."));
+        assert!(!t.contains("/products/<product>/products/"));
     }
 
     #[test]
