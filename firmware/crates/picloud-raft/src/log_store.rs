@@ -4,7 +4,9 @@
 //! - entry `i` is record `i`, payload = postcard of the openraft [`Entry`];
 //! - `append` queues the records and hands openraft's [`LogFlushed`] to the
 //!   engine's durable-completion callback (called after the group commit's
-//!   `fdatasync`; no extra sync here);
+//!   `fdatasync`; no extra sync here); an append that overlaps the tail
+//!   overwrites it (truncate first; openraft itself always truncates first),
+//!   and entries at or below the purge point are dropped (a snapshot covers them);
 //! - `truncate(log_id)` = `Log::truncate(log_id.index)`, `purge(log_id)` =
 //!   `Log::purge(log_id.index, postcard(log_id))`; the purge marker is the
 //!   last purged log id reported by `get_log_state`;
@@ -188,9 +190,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
             records.push((entry.log_id.index, bytes));
         }
-        if records.is_empty() {
+        // Entries at or below the purge point are covered by a snapshot; the
+        // engine refuses them and nobody reads them, so they are dropped.
+        // (openraft itself never appends there; its test suite does.)
+        if let Some((purged, _)) = self.log.purged() {
+            records.retain(|(i, _)| *i > purged);
+        }
+        let Some(first) = records.first().map(|(i, _)| *i) else {
             callback.log_io_completed(Ok(()));
             return Ok(());
+        };
+        // openraft truncates conflicting entries before appending; an append
+        // that still overlaps the tail overwrites it (truncate, then append).
+        if self.log.last_index().is_some_and(|last| first <= last) {
+            self.blocking(move |l| l.truncate(first))
+                .await
+                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         }
         self.log
             .append(
