@@ -10,7 +10,9 @@
 //! - `truncate(log_id)` = `Log::truncate(log_id.index)`, `purge(log_id)` =
 //!   `Log::purge(log_id.index, postcard(log_id))`; the purge marker is the
 //!   last purged log id reported by `get_log_state`;
-//! - vote and committed log id are postcard bytes in the engine's metadata file.
+//! - vote and committed log id are postcard bytes in the engine's metadata
+//!   file; the vote is saved durably before returning, the committed id is
+//!   written in the background, coalesced (see `CommittedWriter`).
 //!
 //! The engine's calls other than `append` block (file I/O, fsync), so they run
 //! on tokio's blocking pool.
@@ -31,12 +33,73 @@ use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 #[derive(Debug, Clone)]
 pub struct LogStore {
     log: Arc<Log>,
+    committed: Arc<CommittedWriter>,
+}
+
+/// Writes the committed log id in the background, coalescing: openraft calls
+/// `save_committed` on every commit advance, and a metadata fsync per commit
+/// would double the fsyncs on the write path. The committed id is optional
+/// (openraft re-learns it from the leader); a stale one after a crash only
+/// means fewer entries are re-applied at start. The latest value given is
+/// what `read_committed` returns.
+#[derive(Debug, Default)]
+struct CommittedWriter {
+    latest: std::sync::Mutex<Option<Option<Vec<u8>>>>,
+    queued: std::sync::Mutex<Option<Option<Vec<u8>>>>,
+    busy: std::sync::atomic::AtomicBool,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl CommittedWriter {
+    fn save(self: &Arc<Self>, log: &Arc<Log>, value: Option<Vec<u8>>) {
+        use std::sync::atomic::Ordering;
+        *lock(&self.latest) = Some(value.clone());
+        *lock(&self.queued) = Some(value);
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = Arc::clone(self);
+        let log = Arc::clone(log);
+        tokio::task::spawn_blocking(move || loop {
+            let next = lock(&me.queued).take();
+            match next {
+                Some(v) => {
+                    // Best effort: a failed write leaves an older committed id.
+                    let _ = log.save_committed(v.as_deref());
+                }
+                None => {
+                    me.busy.store(false, Ordering::Release);
+                    if lock(&me.queued).is_none() || me.busy.swap(true, Ordering::AcqRel) {
+                        return;
+                    }
+                }
+            }
+        });
+    }
 }
 
 impl LogStore {
     /// Wraps an opened engine.
     pub fn new(log: Arc<Log>) -> Self {
-        LogStore { log }
+        LogStore {
+            log,
+            committed: Arc::new(CommittedWriter::default()),
+        }
+    }
+
+    /// Writes the latest committed log id given to `save_committed` durably
+    /// now (e.g. before a planned shutdown).
+    pub async fn flush_committed(&self) -> Result<(), StorageError> {
+        let latest = lock(&self.committed.latest).clone();
+        if let Some(v) = latest {
+            self.blocking(move |l| l.save_committed(v.as_deref()))
+                .await
+                .map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
+        }
+        Ok(())
     }
 
     /// The engine.
@@ -161,13 +224,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             ),
             None => None,
         };
-        self.blocking(move |l| l.save_committed(bytes.as_deref()))
-            .await
-            .map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
+        self.committed.save(&self.log, bytes);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        match self.log.read_committed() {
+        let latest = lock(&self.committed.latest).clone();
+        match latest.unwrap_or_else(|| self.log.read_committed()) {
             None => Ok(None),
             Some(b) => postcard::from_bytes(&b)
                 .map(Some)

@@ -2,6 +2,8 @@
 //! linearizable reads, exactly-once retries, leader failure and restart,
 //! snapshot + purge + a new node catching up by snapshot install.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

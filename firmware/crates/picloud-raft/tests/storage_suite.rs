@@ -1,6 +1,8 @@
 //! openraft's own storage test suite against the picloud-log adapter and the
 //! event-store state machine, plus state machine tests of our own.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -252,6 +254,7 @@ fn log_store_round_trip_and_reopen() {
         let vote = openraft::Vote::new(3, 2);
         ls.save_vote(&vote).await.unwrap();
         ls.save_committed(Some(log_id(3, 7))).await.unwrap();
+        ls.flush_committed().await.unwrap();
         drop(ls);
         let (log, _) = Log::open(dir.path().join("raft"), LogConfig::default()).unwrap();
         let mut ls = LogStore::new(Arc::new(log));
