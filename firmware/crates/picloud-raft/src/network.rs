@@ -534,3 +534,114 @@ async fn serve_conn<H: Handler>(stream: BoxStream, handler: Arc<H>) {
     tasks.abort_all();
     writer.abort();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn plaintext_is_loopback_only_unless_allowed() {
+        let plain = Connector::plain_loopback();
+        assert!(plain
+            .check_listen(&"127.0.0.1:7000".parse().unwrap())
+            .is_ok());
+        assert!(plain.check_listen(&"[::1]:7000".parse().unwrap()).is_ok());
+        assert!(matches!(
+            plain.check_listen(&"192.168.1.20:7000".parse().unwrap()),
+            Err(TransportError::PlaintextRefused { .. })
+        ));
+        assert!(matches!(
+            bind("0.0.0.0:0", &plain).await,
+            Err(TransportError::PlaintextRefused { .. })
+        ));
+        let lab = Connector::Plain {
+            allow_non_loopback: true,
+        };
+        assert!(lab
+            .check_listen(&"192.168.1.20:7000".parse().unwrap())
+            .is_ok());
+    }
+
+    struct Echo;
+    impl Handler for Echo {
+        fn handle(self: Arc<Self>, req: Request) -> Pin<Box<dyn Future<Output = Response> + Send>> {
+            Box::pin(async move {
+                match req {
+                    Request::ClientWrite(r) => {
+                        // Later requests answer sooner: responses come back out of order.
+                        let delay = 50u64.saturating_sub(r.seq * 5);
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        Response::ClientWrite(Ok(crate::ClientResponse {
+                            first_offset: r.seq,
+                            count: 1,
+                            duplicate: false,
+                        }))
+                    }
+                    _ => Response::ReadIndex(Ok(None)),
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn pipelined_calls_match_responses_and_reconnect() {
+        let connector = Connector::plain_loopback();
+        let listener = bind("127.0.0.1:0", &connector).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = serve(listener, connector.clone(), Arc::new(Echo));
+        let pool = PeerPool::new(connector.clone());
+        let conn = pool.get(&addr.to_string());
+        let calls = (0..10u64).map(|seq| {
+            let conn = Arc::clone(&conn);
+            async move {
+                let req = crate::ClientRequest {
+                    client: 1,
+                    seq,
+                    op: crate::Op::Append { payload: vec![] },
+                };
+                match conn
+                    .call(Request::ClientWrite(req), Duration::from_secs(2))
+                    .await
+                    .unwrap()
+                {
+                    Response::ClientWrite(Ok(r)) => assert_eq!(r.first_offset, seq),
+                    other => panic!("{other:?}"),
+                }
+            }
+        });
+        let mut set = JoinSet::new();
+        for c in calls {
+            set.spawn(c);
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+        // The server goes away: calls fail, then succeed again once it is back.
+        server.abort();
+        let _ = server.await;
+        let r = conn
+            .call(Request::ReadIndex, Duration::from_millis(300))
+            .await;
+        assert!(r.is_err());
+        let listener = loop {
+            if let Ok(l) = bind(&addr.to_string(), &connector).await {
+                break l;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let _server = serve(listener, connector, Arc::new(Echo));
+        let mut ok = false;
+        for _ in 0..50 {
+            if conn
+                .call(Request::ReadIndex, Duration::from_millis(300))
+                .await
+                .is_ok()
+            {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ok, "reconnected after backoff");
+    }
+}

@@ -240,3 +240,49 @@ async fn three_nodes_over_tcp() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voter_cap_and_promotion_on_removal() {
+    let dirs: Vec<TempDir> = (0..6).map(|i| TempDir::new(&format!("cap{i}"))).collect();
+    let mut nodes = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        nodes.push(
+            RaftNode::start(config(i as u64 + 1, d, "127.0.0.1:0"))
+                .await
+                .unwrap(),
+        );
+    }
+    let n1 = &nodes[0];
+    n1.initialize(BTreeMap::from([(1, n1.peer_info())]))
+        .await
+        .unwrap();
+    assert_eq!(leader_of(&[n1]).await, 1);
+    // Join order 6, 2, 3, 4, 5: node 6 serves longest among the learners.
+    for id in [6u64, 2, 3, 4, 5] {
+        let n = &nodes[(id - 1) as usize];
+        n1.add_learner(id, n.peer_info()).await.unwrap();
+        n1.rebalance_voters().await.unwrap();
+    }
+    let st = n1.status();
+    assert_eq!(st.voters, BTreeSet::from([1, 6, 2, 3, 4]));
+    assert_eq!(st.learners, vec![5]);
+    // More than five voters is refused outright.
+    assert!(n1
+        .change_membership(BTreeSet::from([1, 2, 3, 4, 5, 6]))
+        .await
+        .is_err());
+
+    // Writes work with five voters; then voter 3 leaves and learner 5 is promoted.
+    let r = nodes[4].append(req(5, 1, "from-learner")).await.unwrap();
+    assert_eq!(r.first_offset, 0);
+    n1.remove_node(3).await.unwrap();
+    let st = n1.status();
+    assert_eq!(st.voters, BTreeSet::from([1, 2, 4, 5, 6]));
+    assert!(st.learners.is_empty());
+    let r = nodes[5].append(req(6, 1, "after-removal")).await.unwrap();
+    assert_eq!(r.first_offset, 1);
+
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
