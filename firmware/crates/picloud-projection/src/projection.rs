@@ -432,3 +432,14 @@ fn read_cursor(tx: &Transaction<'_>, iri: &IriBuilder) -> Result<Option<u64>, Pr
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<GraphReader>();
+    }
+}
