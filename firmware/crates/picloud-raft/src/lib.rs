@@ -33,7 +33,7 @@ pub mod wire;
 pub use error::{ClientError, FrameError, NodeError, StoreError, TransportError};
 pub use log_store::LogStore;
 pub use network::Connector;
-pub use node::{NodeConfig, NodeStatus, RaftNode};
+pub use node::{NodeConfig, NodeStatus, RaftNode, MAX_REQUEST_BYTES};
 pub use state_machine::{
     hash_event, EventStore, Session, SmConfig, SmData, SnapshotBuilder, SnapshotImage,
     StateMachine, EVENTS_DIR,

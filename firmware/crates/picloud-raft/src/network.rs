@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
+    Unreachable,
 };
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -413,12 +414,20 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
         let ttl = option.hard_ttl();
+        let n = rpc.entries.len() as u64;
         match self.conn.call(Request::AppendEntries(rpc), ttl).await {
             Ok(Response::AppendEntries(Ok(r))) => Ok(r),
             Ok(Response::AppendEntries(Err(e))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
             Ok(other) => Err(self.unexpected(&other)),
+            // Over MAX_FRAME: ask openraft to send fewer entries per request.
+            Err(TransportError::Frame {
+                source: crate::FrameError::TooLarge { .. },
+                ..
+            }) if n > 1 => Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint((n / 2).max(1)),
+            )),
             Err(e) => Err(self.map_err(e, RPCTypes::AppendEntries, ttl)),
         }
     }

@@ -19,10 +19,14 @@ use crate::error::{ClientError, NodeError};
 use crate::log_store::LogStore;
 use crate::network::{self, Connector, Handler, NetworkFactory, PeerPool};
 use crate::state_machine::{EventStore, SmConfig, StateMachine};
-use crate::types::{ClientRequest, ClientResponse, NodeId, PeerInfo, Raft};
+use crate::types::{ClientRequest, ClientResponse, NodeId, Op, PeerInfo, Raft};
 use crate::voters::{learners_by_seniority, plan_voters, MAX_VOTERS};
 use crate::wire::{Request, Response};
 use crate::RAFT_DIR;
+
+/// Largest total payload of one client request (4 MiB): one Raft entry must
+/// fit the log engine's record limit (8 MiB by default) and a wire frame.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 
 /// How to start a node.
 #[derive(Debug, Clone)]
@@ -158,6 +162,15 @@ fn write_err(e: RaftError<NodeId, ClientWriteError<NodeId, PeerInfo>>) -> Client
 
 impl Shared {
     async fn local_write(&self, req: ClientRequest) -> Result<ClientResponse, ClientError> {
+        let bytes: usize = match &req.op {
+            Op::Append { payload } => payload.len(),
+            Op::AppendBatch { payloads } => payloads.iter().map(Vec::len).sum(),
+        };
+        if bytes > MAX_REQUEST_BYTES {
+            return Err(ClientError::Rejected {
+                reason: format!("request of {bytes} payload bytes exceeds {MAX_REQUEST_BYTES}"),
+            });
+        }
         self.raft
             .client_write(req)
             .await

@@ -16,10 +16,14 @@
 //! event count, running hash, learner join order) is small. `build_snapshot`
 //! waits until every event it counts is durable in the event store, then saves
 //! `postcard(SnapshotMeta)` + `postcard(SmData)` as the event store's snapshot
-//! file (atomic replace). The snapshot *sent to a follower* is
-//! `postcard(SnapshotImage { state, events: all events 0..event_count })`,
-//! assembled from that file and the event store on demand. Incremental
-//! snapshots (send only the events the follower lacks) are future work.
+//! file (atomic replace) and returns only the meta (its data is empty: openraft
+//! keeps nothing but the meta of a built snapshot). The snapshot *sent to a
+//! follower* is `postcard(SnapshotImage { state, events: all events
+//! 0..event_count })`, assembled by `get_current_snapshot` from that file and
+//! the event store, in memory. That costs O(all events) each time openraft
+//! asks for it (once at start, and per follower that needs a snapshot).
+//! Incremental snapshots (send only the events the follower lacks, stream
+//! from the files) are future work.
 //!
 //! # Restart rule
 //!
@@ -559,10 +563,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                     .map_err(|e| werr(&e))?;
             }
         }
-        let bytes = build_image(&self.store, data).await?;
+        // openraft keeps only the meta of a built snapshot; the transferable
+        // image is assembled by `get_current_snapshot` when a follower needs it,
+        // so building stays O(state), not O(events).
+        drop(data);
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Box::new(Cursor::new(Vec::new())),
         })
     }
 }

@@ -266,6 +266,18 @@ async fn voter_cap_and_promotion_on_removal() {
     let st = n1.status();
     assert_eq!(st.voters, BTreeSet::from([1, 6, 2, 3, 4]));
     assert_eq!(st.learners, vec![5]);
+    // Oversized requests are rejected before they reach the log.
+    let big = ClientRequest {
+        client: 1,
+        seq: 1,
+        op: Op::Append {
+            payload: vec![0; picloud_raft::MAX_REQUEST_BYTES + 1],
+        },
+    };
+    assert!(matches!(
+        nodes[2].append(big).await,
+        Err(picloud_raft::ClientError::Rejected { .. })
+    ));
     // More than five voters is refused outright.
     assert!(n1
         .change_membership(BTreeSet::from([1, 2, 3, 4, 5, 6]))

@@ -213,12 +213,14 @@ fn snapshot_install_replaces_events_and_survives_restart() {
         ])
         .await
         .unwrap();
-        let snap = sm_a
+        let built = sm_a
             .get_snapshot_builder()
             .await
             .build_snapshot()
             .await
             .unwrap();
+        let snap = sm_a.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(snap.meta, built.meta);
         sm_b.install_snapshot(&snap.meta, snap.snapshot)
             .await
             .unwrap();
