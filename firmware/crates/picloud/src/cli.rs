@@ -17,7 +17,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100
 )]
 pub struct Cli {
-    /// The cluster to talk to, such as https://picloud.local:8443 (for commands that need one).
+    /// The cluster to talk to: any node's HOST:PORT, such as 127.0.0.1:7000 (for commands that
+    /// need one).
     #[arg(long, global = true, env = "PICLOUD_CLUSTER", value_name = "URL")]
     pub cluster: Option<String>,
 
@@ -47,6 +48,92 @@ pub enum Command {
     /// Work with `.picloud` resource declarations.
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Run a cluster node: the replicated event log and its client API.
+    #[cfg(unix)]
+    Node(NodeArgs),
+    /// Form and change the cluster: init, add, remove, status.
+    #[cfg(unix)]
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Append to and read the event log directly (debugging and scripts).
+    #[cfg(unix)]
+    #[command(subcommand, hide = true)]
+    Log(LogCommand),
+}
+
+/// Arguments of `picloud node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Data directory (created if missing); holds the node id, the Raft log and the events.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+
+    /// Address to listen on, for peers and clients alike (HOST:PORT; port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+
+    /// Address other nodes and clients use to reach this node (default: the bound address).
+    #[arg(long, value_name = "ADDR")]
+    pub advertise: Option<String>,
+
+    /// Another node's address; `picloud cluster init` admits these (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub peer: Vec<String>,
+}
+
+/// `picloud cluster …` (talks to the node named by `--cluster`).
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Form a cluster on the `--cluster` node and admit the peers it was started with.
+    ///
+    /// The node becomes the only voter; each of its `--peer`s joins as a learner and is
+    /// promoted while there are fewer than five voters.
+    Init,
+    /// Admit the node listening at ADDR (a learner, promoted while there are fewer than five
+    /// voters).
+    Add {
+        /// The new node's address.
+        #[arg(value_name = "ADDR")]
+        addr: String,
+    },
+    /// Remove node NODE; a removed voter is replaced by the longest-serving learner.
+    Remove {
+        /// The node id, as `cluster status` shows it.
+        #[arg(value_name = "NODE")]
+        node: u64,
+    },
+    /// Show the members, their roles, the leader, terms and log positions.
+    Status {
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+}
+
+/// `picloud log …`
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Append each VALUE as one event (exactly once); prints the offsets.
+    Append {
+        /// The values.
+        #[arg(required = true, value_name = "VALUE")]
+        values: Vec<String>,
+    },
+    /// Print events from offset FROM.
+    Read {
+        /// First offset.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most events printed.
+        #[arg(long, default_value_t = u64::MAX, hide_default_value = true)]
+        limit: u64,
+        /// Read through the leader's read index (sees every acknowledged append).
+        #[arg(long)]
+        linearizable: bool,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
 }
 
 /// `picloud resource …`

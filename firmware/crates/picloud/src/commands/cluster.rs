@@ -1,0 +1,231 @@
+//! `picloud cluster …` and the hidden `picloud log …`: clients of a node's client protocol.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use picloud::api::{ApiRequest, Status};
+use picloud::client::{Client, RequestError, Session};
+use serde::Serialize;
+
+use crate::cli::{Cli, ClusterCommand, LogCommand, OutputFormat};
+use crate::{Outcome, UsageError};
+
+fn cluster_addr(cli: &Cli) -> Result<String> {
+    let Some(c) = cli.cluster.as_deref() else {
+        return Err(UsageError(
+            "no cluster given: pass --cluster HOST:PORT (any node) or set PICLOUD_CLUSTER".into(),
+        )
+        .into());
+    };
+    let addr = c
+        .strip_prefix("picloud://")
+        .unwrap_or(c)
+        .trim_end_matches('/');
+    if addr.contains("://") || !addr.contains(':') {
+        return Err(UsageError(format!(
+            "--cluster {c}: expected a node address HOST:PORT, such as 127.0.0.1:7000"
+        ))
+        .into());
+    }
+    Ok(addr.to_string())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")
+}
+
+/// A cluster refusal is exit 1; so is an unreachable node (printed by `main`).
+fn cluster_err(e: RequestError) -> anyhow::Error {
+    anyhow::Error::new(e)
+}
+
+/// `picloud cluster …`
+pub fn run(cli: &Cli, cmd: &ClusterCommand) -> Result<Outcome> {
+    let addr = cluster_addr(cli)?;
+    runtime()?.block_on(async move {
+        let client = Client::with_timeout(vec![addr.clone()], Duration::from_secs(60));
+        match cmd {
+            ClusterCommand::Init => {
+                println!(
+                    "{}",
+                    client.admin(ApiRequest::Init).await.map_err(cluster_err)?
+                );
+            }
+            ClusterCommand::Add { addr } => {
+                let msg = client
+                    .admin(ApiRequest::Add { addr: addr.clone() })
+                    .await
+                    .map_err(cluster_err)?;
+                println!("{msg}");
+            }
+            ClusterCommand::Remove { node } => {
+                let msg = client
+                    .admin(ApiRequest::Remove { id: *node })
+                    .await
+                    .map_err(cluster_err)?;
+                println!("{msg}");
+            }
+            ClusterCommand::Status { output } => status(&client, *output).await?,
+        }
+        Ok(Outcome::Success)
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusJson {
+    /// The node asked.
+    node: u64,
+    leader: Option<u64>,
+    term: u64,
+    members: Vec<MemberJson>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberJson {
+    id: u64,
+    addr: String,
+    role: &'static str,
+    reachable: bool,
+    state: Option<String>,
+    term: Option<u64>,
+    last_log_index: Option<u64>,
+    applied: Option<u64>,
+    events: Option<u64>,
+}
+
+async fn status(client: &Client, output: OutputFormat) -> Result<()> {
+    let s: Status = client.status().await.map_err(cluster_err)?;
+    let mut members = Vec::new();
+    for m in &s.members {
+        let own = if m.id == s.id {
+            Some(s.clone())
+        } else {
+            Client::with_timeout(vec![m.addr.clone()], Duration::from_secs(2))
+                .status()
+                .await
+                .ok()
+        };
+        members.push(MemberJson {
+            id: m.id,
+            addr: m.addr.clone(),
+            role: if m.voter { "voter" } else { "learner" },
+            reachable: own.is_some(),
+            state: own.as_ref().map(|o| o.state.to_lowercase()),
+            term: own.as_ref().map(|o| o.term),
+            last_log_index: own.as_ref().and_then(|o| o.last_log_index),
+            applied: own.as_ref().and_then(|o| o.applied),
+            events: own.as_ref().map(|o| o.events),
+        });
+    }
+    let json = StatusJson {
+        node: s.id,
+        leader: s.leader,
+        term: s.term,
+        members,
+    };
+    match output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json)?),
+        OutputFormat::Text => {
+            if json.members.is_empty() {
+                println!(
+                    "node {} ({}) is not in a cluster yet: run `picloud cluster init` on one node",
+                    s.id, s.addr
+                );
+                return Ok(());
+            }
+            let leader = json.leader.map_or("none".to_string(), |l| l.to_string());
+            println!(
+                "leader {leader}, term {} (as seen by node {})",
+                json.term, json.node
+            );
+            println!();
+            println!(
+                "{:<18} {:<22} {:<8} {:<10} {:>6} {:>9} {:>9} {:>9}",
+                "NODE", "ADDRESS", "ROLE", "STATE", "TERM", "LAST LOG", "APPLIED", "EVENTS"
+            );
+            let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+            for m in &json.members {
+                println!(
+                    "{:<18} {:<22} {:<8} {:<10} {:>6} {:>9} {:>9} {:>9}",
+                    m.id,
+                    m.addr,
+                    m.role,
+                    m.state.as_deref().unwrap_or("unreachable"),
+                    opt(m.term),
+                    opt(m.last_log_index),
+                    opt(m.applied),
+                    opt(m.events),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct EventJson {
+    offset: u64,
+    value: String,
+}
+
+/// `picloud log …` (a debugging and scripting tool; hidden from `--help`).
+pub fn run_log(cli: &Cli, cmd: &LogCommand) -> Result<Outcome> {
+    let addr = cluster_addr(cli)?;
+    runtime()?.block_on(async move {
+        let client = Client::with_timeout(vec![addr], Duration::from_secs(10));
+        match cmd {
+            LogCommand::Append { values } => {
+                let mut session = Session::new()?;
+                for v in values {
+                    let r = session
+                        .append(&client, vec![v.as_bytes().to_vec()])
+                        .await
+                        .map_err(cluster_err)?;
+                    println!("{}", r.first_offset);
+                }
+            }
+            LogCommand::Read {
+                from,
+                limit,
+                linearizable,
+                output,
+            } => {
+                let mut next = *from;
+                let mut left = *limit;
+                let mut all = Vec::new();
+                while left > 0 {
+                    let want = u32::try_from(left.min(10_000)).unwrap_or(10_000);
+                    let batch = client
+                        .read(next, want, *linearizable)
+                        .await
+                        .map_err(cluster_err)?;
+                    let Some((last, _)) = batch.last() else { break };
+                    next = last + 1;
+                    left = left.saturating_sub(batch.len() as u64);
+                    all.extend(batch);
+                }
+                let events: Vec<EventJson> = all
+                    .into_iter()
+                    .map(|(offset, v)| EventJson {
+                        offset,
+                        value: String::from_utf8_lossy(&v).into_owned(),
+                    })
+                    .collect();
+                match output {
+                    OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&events)?),
+                    OutputFormat::Text => {
+                        for e in events {
+                            println!("{}\t{}", e.offset, e.value);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Outcome::Success)
+    })
+}

@@ -1,0 +1,392 @@
+//! `picloud node`: one cluster node — the Raft node (picloud-raft) plus the client protocol
+//! ([`picloud::api`]) on the same listener.
+//!
+//! The node binds `--listen` itself. A connection whose first byte is the client magic is
+//! served here; any other connection is Raft traffic and is spliced to the Raft transport's
+//! own listener, bound on the same IP at an ephemeral port (picloud-raft binds its listener
+//! itself). Peers reach the node at `--advertise` (default: the bound address).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use picloud::api::{self, ApiRequest, ApiResponse, Frame, Hello, Member, Status};
+use picloud::client::{Client, RequestError};
+use picloud_raft::openraft::ServerState;
+use picloud_raft::{ClientError, ClientRequest, NodeConfig, NodeId, Op, PeerInfo, RaftNode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::cli::NodeArgs;
+use crate::{Outcome, UsageError};
+
+/// File under the data directory holding the node id.
+const NODE_ID_FILE: &str = "node-id";
+
+/// Runs the node until SIGTERM or SIGINT.
+pub fn run(args: &NodeArgs) -> Result<Outcome> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    rt.block_on(serve(args))
+}
+
+struct NodeState {
+    id: NodeId,
+    advertise: String,
+    peers: Vec<String>,
+    node: RaftNode,
+}
+
+fn node_id(data: &Path) -> Result<NodeId> {
+    let file = data.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(s) => s
+            .trim()
+            .parse::<NodeId>()
+            .with_context(|| format!("{} does not hold a node id", file.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Ids stay below 2^53 so that JSON readers keep them exact.
+            let id = (picloud::client::random_u128()? as u64 & ((1u64 << 53) - 1)).max(1);
+            let tmp = data.join(format!("{NODE_ID_FILE}.tmp"));
+            {
+                let mut f = std::fs::File::create(&tmp)
+                    .with_context(|| format!("create {}", tmp.display()))?;
+                std::io::Write::write_all(&mut f, format!("{id}\n").as_bytes())?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, &file)?;
+            std::fs::File::open(data)?.sync_all()?;
+            Ok(id)
+        }
+        Err(e) => Err(e).with_context(|| format!("read {}", file.display())),
+    }
+}
+
+async fn serve(args: &NodeArgs) -> Result<Outcome> {
+    let data: PathBuf = args.data.clone();
+    std::fs::create_dir_all(&data)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", data.display())))?;
+    let id = node_id(&data)?;
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| UsageError(format!("cannot listen on {}: {e}", args.listen)))?;
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        return Err(UsageError(format!(
+            "{local} is not a loopback address: this build speaks plaintext only on loopback (mTLS is planned)"
+        ))
+        .into());
+    }
+    let advertise = args.advertise.clone().unwrap_or_else(|| local.to_string());
+    let mut config = NodeConfig::new(id, &data, format!("{}:0", local.ip()));
+    config.advertise_addr = Some(advertise.clone());
+    config.api_addr = Some(advertise.clone());
+    let node = RaftNode::start(config)
+        .await
+        .map_err(|e| anyhow!("start node {id}: {e}"))?;
+    let raft_addr = node.local_addr();
+    let state = Arc::new(NodeState {
+        id,
+        advertise: advertise.clone(),
+        peers: args.peer.clone(),
+        node,
+    });
+    println!("node {id} ready: listening on {local}, advertised as {advertise}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else { continue };
+                let state = Arc::clone(&state);
+                conns.spawn(async move { connection(tcp, raft_addr, state).await });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    drop(listener);
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+    match Arc::try_unwrap(state) {
+        Ok(s) => s.node.shutdown().await.map_err(|e| anyhow!("{e}"))?,
+        Err(s) => s.node.raft().shutdown().await.map_err(|e| anyhow!("{e}"))?,
+    }
+    eprintln!("node {id} stopped");
+    Ok(Outcome::Success)
+}
+
+async fn connection(tcp: TcpStream, raft_addr: std::net::SocketAddr, state: Arc<NodeState>) {
+    let _ = tcp.set_nodelay(true);
+    let mut first = [0u8; 1];
+    let is_client = match tokio::time::timeout(Duration::from_secs(10), tcp.peek(&mut first)).await
+    {
+        Ok(Ok(1)) => first[0] == api::MAGIC[0],
+        _ => return,
+    };
+    if is_client {
+        serve_client(tcp, state).await;
+    } else {
+        // Raft traffic: splice to the transport's own listener.
+        let Ok(upstream) = TcpStream::connect(raft_addr).await else {
+            return;
+        };
+        let _ = upstream.set_nodelay(true);
+        let (mut a, mut b) = (tcp, upstream);
+        let _ = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, 64 << 10, 64 << 10).await;
+    }
+}
+
+async fn serve_client(tcp: TcpStream, state: Arc<NodeState>) {
+    let (mut r, w) = tcp.into_split();
+    let mut magic = [0u8; 4];
+    if r.read_exact(&mut magic).await.is_err() || magic != api::MAGIC {
+        return;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        let mut w = BufWriter::with_capacity(64 << 10, w);
+        'outer: while let Some(f) = rx.recv().await {
+            if w.write_all(&f).await.is_err() {
+                break;
+            }
+            while let Ok(more) = rx.try_recv() {
+                if w.write_all(&more).await.is_err() {
+                    break 'outer;
+                }
+            }
+            if w.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            frame = api::read_frame(&mut r) => {
+                let Ok(Some(Frame::Request { id, body })) = frame else { break };
+                let state = Arc::clone(&state);
+                let tx = tx.clone();
+                tasks.spawn(async move {
+                    let body = handle(&state, body).await;
+                    if let Ok(f) = api::encode(&Frame::Response { id, body }) {
+                        let _ = tx.send(f);
+                    }
+                });
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    drop(tx);
+    tasks.abort_all();
+    writer.abort();
+}
+
+async fn handle(state: &NodeState, req: ApiRequest) -> ApiResponse {
+    match req {
+        ApiRequest::Hello => ApiResponse::Hello(Hello {
+            id: state.id,
+            addr: state.advertise.clone(),
+        }),
+        ApiRequest::Append {
+            client,
+            seq,
+            mut payloads,
+        } => {
+            let op = if payloads.len() == 1 {
+                Op::Append {
+                    payload: payloads.pop().unwrap_or_default(),
+                }
+            } else {
+                Op::AppendBatch { payloads }
+            };
+            ApiResponse::Append(state.node.append(ClientRequest { client, seq, op }).await)
+        }
+        ApiRequest::Read {
+            from,
+            limit,
+            linearizable,
+        } => ApiResponse::Read(
+            state
+                .node
+                .read_events(from, limit.min(api::MAX_READ) as usize, linearizable)
+                .await,
+        ),
+        ApiRequest::Status => ApiResponse::Status(status(state)),
+        ApiRequest::Init => ApiResponse::Admin(init(state).await),
+        ApiRequest::Add { addr } => {
+            let req = ApiRequest::Add { addr: addr.clone() };
+            ApiResponse::Admin(on_leader(state, req, || add(state, addr)).await)
+        }
+        ApiRequest::Remove { id } => {
+            let req = ApiRequest::Remove { id };
+            ApiResponse::Admin(on_leader(state, req, || remove(state, id)).await)
+        }
+    }
+}
+
+fn status(state: &NodeState) -> Status {
+    let m = state.node.metrics();
+    let s = state.node.status();
+    let membership = m.membership_config.membership();
+    let addr_of = |id: &NodeId| {
+        membership
+            .get_node(id)
+            .map(|p| p.api.clone())
+            .unwrap_or_default()
+    };
+    let members = s
+        .voters
+        .iter()
+        .map(|id| Member {
+            id: *id,
+            addr: addr_of(id),
+            voter: true,
+        })
+        .chain(s.learners.iter().map(|id| Member {
+            id: *id,
+            addr: addr_of(id),
+            voter: false,
+        }))
+        .collect();
+    Status {
+        id: state.id,
+        addr: state.advertise.clone(),
+        state: format!("{:?}", s.state),
+        term: s.term,
+        leader: s.leader,
+        last_log_index: m.last_log_index,
+        applied: s.last_applied,
+        members,
+        events: s.event_count,
+        event_hash: s.event_hash,
+    }
+}
+
+fn rejected(reason: impl std::fmt::Display) -> ClientError {
+    ClientError::Rejected {
+        reason: reason.to_string(),
+    }
+}
+
+fn unavailable(reason: impl std::fmt::Display) -> ClientError {
+    ClientError::Unavailable {
+        reason: reason.to_string(),
+    }
+}
+
+/// Runs an admin change here if this node leads, else forwards `req` to the leader.
+async fn on_leader<F, Fut>(
+    state: &NodeState,
+    req: ApiRequest,
+    local: F,
+) -> Result<String, ClientError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<String, ClientError>>,
+{
+    let m = state.node.metrics();
+    match m.current_leader {
+        Some(l) if l == state.id => local().await,
+        Some(l) => {
+            let Some(peer) = m.membership_config.membership().get_node(&l).cloned() else {
+                return Err(unavailable(format!("leader {l} has no known address")));
+            };
+            let client = Client::with_timeout(vec![peer.api], Duration::from_secs(60));
+            client.admin(req).await.map_err(|e| match e {
+                RequestError::Cluster(c) => c,
+                other => unavailable(other),
+            })
+        }
+        None => Err(unavailable("no leader known; is the cluster initialised?")),
+    }
+}
+
+async fn hello(addr: &str) -> Result<Hello, ClientError> {
+    Client::with_timeout(vec![addr.to_string()], Duration::from_secs(3))
+        .hello()
+        .await
+        .map_err(|e| unavailable(format!("{addr}: {e}")))
+}
+
+async fn init(state: &NodeState) -> Result<String, ClientError> {
+    let me = PeerInfo::new(state.advertise.clone());
+    state
+        .node
+        .initialize(BTreeMap::from([(state.id, me)]))
+        .await?;
+    let mut lines = vec![format!("initialised a cluster with node {}", state.id)];
+    let mut leading = false;
+    for _ in 0..100 {
+        if state.node.metrics().state == ServerState::Leader {
+            leading = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !leading {
+        return Err(unavailable("the new cluster elected no leader within 5 s"));
+    }
+    for peer in &state.peers {
+        match admit(state, peer).await {
+            Ok(line) => lines.push(line),
+            Err(e) => lines.push(format!("peer {peer} not admitted: {e}")),
+        }
+    }
+    lines.push(voters_line(state));
+    Ok(lines.join("\n"))
+}
+
+async fn admit(state: &NodeState, addr: &str) -> Result<String, ClientError> {
+    let h = hello(addr).await?;
+    if h.id == state.id {
+        return Ok(format!("{addr} is node {} itself", h.id));
+    }
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        state.node.add_learner(h.id, PeerInfo::new(h.addr.clone())),
+    )
+    .await
+    .map_err(|_| unavailable(format!("node {} did not catch up within 30 s", h.id)))??;
+    state.node.rebalance_voters().await?;
+    Ok(format!("added node {} at {}", h.id, h.addr))
+}
+
+fn voters_line(state: &NodeState) -> String {
+    let s = state.node.status();
+    let ids = |v: &mut dyn Iterator<Item = &NodeId>| {
+        v.map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "voters: {}; learners: {}",
+        ids(&mut s.voters.iter()),
+        if s.learners.is_empty() {
+            "none".to_string()
+        } else {
+            ids(&mut s.learners.iter())
+        }
+    )
+}
+
+async fn add(state: &NodeState, addr: String) -> Result<String, ClientError> {
+    let line = admit(state, &addr).await?;
+    Ok(format!("{line}\n{}", voters_line(state)))
+}
+
+async fn remove(state: &NodeState, id: NodeId) -> Result<String, ClientError> {
+    let s = state.node.status();
+    if !s.voters.contains(&id) && !s.learners.contains(&id) {
+        return Err(rejected(format!("node {id} is not a member")));
+    }
+    state.node.remove_node(id).await?;
+    Ok(format!("removed node {id}\n{}", voters_line(state)))
+}
