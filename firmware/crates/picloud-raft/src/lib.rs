@@ -4,22 +4,37 @@
 //!   [`picloud_log::Log`] (the Raft log, the replication buffer).
 //! - [`StateMachine`]: openraft's `RaftStateMachine`; committed events go to
 //!   the permanent **event store** (a second engine, offset = index), with
-//!   exactly-once sessions. The module docs state the snapshot, restart and
-//!   install rules.
+//!   exactly-once sessions. Its module docs state the snapshot, restart and
+//!   install rules precisely.
 //! - [`network`]: TCP transport with postcard frames ([`wire`]), pipelined,
 //!   reconnecting, with a TLS seam ([`Connector`]).
 //! - [`RaftNode`]: the handle the binary uses: start, initialize, membership
 //!   with the voter policy ([`voters`]), writes from any node (forwarded to the
 //!   leader), linearizable reads, status.
 //!
-//! On-disk layout under a node's data directory:
+//! # On disk
 //!
 //! ```text
-//! <data>/raft/     picloud-log: Raft log entries (postcard openraft Entry), vote,
-//!                  committed log id, purge marker
-//! <data>/events/   picloud-log: event i = record i; its snapshot file holds the
-//!                  state machine snapshot (meta + state, no events)
+//! <data>/raft/     picloud-log: record i = postcard(openraft Entry with index i);
+//!                  metadata: vote (saved durably), committed log id (saved in
+//!                  the background, coalesced), purge marker = purged log id
+//! <data>/events/   picloud-log: record i = event at offset i (never purged);
+//!                  its snapshot file = postcard(SnapshotMeta) + postcard(SmData)
+//! <data>/events.new, events.old   transient, during a snapshot install
 //! ```
+//!
+//! # Wire
+//!
+//! `[u32 big-endian body length <= 32 MiB][postcard(RpcMessage)]`, where
+//! `RpcMessage` is `Request { id, body }` or `Response { id, body }`; ids are
+//! per connection and requests are pipelined (see [`wire`]).
+//!
+//! # Error tiers
+//!
+//! [`NodeError`] is fatal (the node cannot start or its Raft core stopped);
+//! [`ClientError`] is an API outcome: `NotLeader` and `Unavailable` are
+//! retryable with the same `(client, seq)`, `Rejected` is final, `Fatal`
+//! means this node stopped.
 
 mod error;
 mod log_store;

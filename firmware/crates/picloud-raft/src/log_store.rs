@@ -34,9 +34,14 @@ use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 pub struct LogStore {
     log: Arc<Log>,
     committed: Arc<CommittedWriter>,
+    /// Last purged index, cached: the engine's `purged()` takes the metadata
+    /// lock, which a background `save_committed` holds across its fsync, and
+    /// `append` must not wait for that.
+    purged: Arc<std::sync::Mutex<Option<u64>>>,
 }
 
-/// Writes the committed log id in the background, coalescing: openraft calls
+/// Writes the committed log id in the background, coalesced and at most once
+/// per [`COMMITTED_WRITE_INTERVAL`]: openraft calls
 /// `save_committed` on every commit advance, and a metadata fsync per commit
 /// would double the fsyncs on the write path. The committed id is optional
 /// (openraft re-learns it from the leader); a stale one after a crash only
@@ -53,6 +58,9 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Minimum time between two background writes of the committed log id.
+pub const COMMITTED_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl CommittedWriter {
     fn save(self: &Arc<Self>, log: &Arc<Log>, value: Option<Vec<u8>>) {
         use std::sync::atomic::Ordering;
@@ -63,17 +71,23 @@ impl CommittedWriter {
         }
         let me = Arc::clone(self);
         let log = Arc::clone(log);
-        tokio::task::spawn_blocking(move || loop {
-            let next = lock(&me.queued).take();
-            match next {
-                Some(v) => {
-                    // Best effort: a failed write leaves an older committed id.
-                    let _ = log.save_committed(v.as_deref());
-                }
-                None => {
-                    me.busy.store(false, Ordering::Release);
-                    if lock(&me.queued).is_none() || me.busy.swap(true, Ordering::AcqRel) {
-                        return;
+        tokio::spawn(async move {
+            loop {
+                let next = lock(&me.queued).take();
+                match next {
+                    Some(v) => {
+                        let log = Arc::clone(&log);
+                        // Best effort: a failed write leaves an older committed id.
+                        let _ =
+                            tokio::task::spawn_blocking(move || log.save_committed(v.as_deref()))
+                                .await;
+                        tokio::time::sleep(COMMITTED_WRITE_INTERVAL).await;
+                    }
+                    None => {
+                        me.busy.store(false, Ordering::Release);
+                        if lock(&me.queued).is_none() || me.busy.swap(true, Ordering::AcqRel) {
+                            return;
+                        }
                     }
                 }
             }
@@ -84,9 +98,11 @@ impl CommittedWriter {
 impl LogStore {
     /// Wraps an opened engine.
     pub fn new(log: Arc<Log>) -> Self {
+        let purged = log.purged().map(|(i, _)| i);
         LogStore {
             log,
             committed: Arc::new(CommittedWriter::default()),
+            purged: Arc::new(std::sync::Mutex::new(purged)),
         }
     }
 
@@ -256,7 +272,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Entries at or below the purge point are covered by a snapshot; the
         // engine refuses them and nobody reads them, so they are dropped.
         // (openraft itself never appends there; its test suite does.)
-        if let Some((purged, _)) = self.log.purged() {
+        let purged = *lock(&self.purged);
+        if let Some(purged) = purged {
             records.retain(|(i, _)| *i > purged);
         }
         let Some(first) = records.first().map(|(i, _)| *i) else {
@@ -293,6 +310,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let upto = log_id.index;
         self.blocking(move |l| l.purge(upto, marker))
             .await
-            .map_err(|e| StorageIOError::write_log_entry(log_id, AnyError::new(&e)).into())
+            .map_err(|e| StorageIOError::write_log_entry(log_id, AnyError::new(&e)))?;
+        let mut p = lock(&self.purged);
+        *p = (*p).max(Some(upto));
+        Ok(())
     }
 }
