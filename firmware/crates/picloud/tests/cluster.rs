@@ -5,7 +5,7 @@
 //!   (`kill -9`) and restarts random nodes and isolates random nodes behind fault-injecting
 //!   proxies ([`proxy`]); after healing, [`history::check`] verifies the history.
 //!   `PICLOUD_FAULTS` (default 30) and `PICLOUD_SEED` (default: from the clock, printed)
-//!   configure it.
+//!   configure it; `PICLOUD_BIN` runs another build of the binary.
 //! - `history::tests`: the checker rejects hand-made bad histories.
 
 #![allow(
@@ -29,6 +29,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use picloud::client::{Client, RequestError, Session};
+
+/// The binary under test (`PICLOUD_BIN` overrides it, for long runs from a copy).
+fn bin() -> PathBuf {
+    std::env::var_os("PICLOUD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_picloud")))
+}
 
 /// splitmix64: small, seeded, good enough to pick faults.
 struct Rng(u64);
@@ -110,7 +117,7 @@ impl Node {
             .append(true)
             .open(self.data.join("stderr.log"))
             .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_picloud"));
+        let mut cmd = Command::new(bin());
         cmd.args(["node", "--data"]).arg(&self.data).args([
             "--listen",
             &self.listen,
@@ -179,7 +186,7 @@ impl Drop for Node {
 }
 
 fn cli(cluster: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_picloud"))
+    Command::new(bin())
         .args(args)
         .env("PICLOUD_CLUSTER", cluster)
         .env("NO_COLOR", "1")
@@ -239,7 +246,7 @@ fn c01_cluster_commands_end_to_end() {
     let a0 = addrs[0].as_str();
 
     // Usage errors: no cluster, a URL instead of an address.
-    let out = Command::new(env!("CARGO_BIN_EXE_picloud"))
+    let out = Command::new(bin())
         .args(["cluster", "status"])
         .env_remove("PICLOUD_CLUSTER")
         .output()
