@@ -208,6 +208,16 @@ pub fn check(files: &[SourceFile]) -> Result<ApplySet, Vec<Diagnostic>> {
     }
     let secrets = secret_spans(&asts);
     for d in &mut diags {
+        let p = d.primary.span;
+        if secrets
+            .iter()
+            .any(|s| s.file == p.file && p.start < s.end && s.start < p.end)
+        {
+            // A syntax error inside a secret value: say nothing that could quote it.
+            d.message = format!("{} in a secret value", d.code.summary());
+            d.primary.message = d.code.summary().to_owned();
+            d.help = Some("the value is not shown because it is a secret".to_owned());
+        }
         d.redact = secrets
             .iter()
             .filter(|s| {

@@ -196,3 +196,23 @@ fn self_inheritance_is_a_cycle() {
     assert_eq!(d[0].code, Code::InheritanceCycle);
     assert_eq!(d[0].notes, vec!["the cycle is `r` → `r`".to_owned()]);
 }
+
+#[test]
+fn secret_values_are_never_echoed() {
+    for value in [
+        "\"hunter2-secret\"",
+        "hunter2-secret",
+        "'hunter2-secret",
+        "'hunter2-secret\\q'",
+        "12hunter2secret",
+    ] {
+        let src =
+            format!("{PRODUCT}secret 's' = {{\n  product: 'photo-app'\n  value: {value}\n}}\n");
+        let files = [SourceFile::new("f", src)];
+        let d = err(&files);
+        let human = render_human(&d, &files, false);
+        let json = render_json(&d, &files);
+        assert!(!human.contains("hunter2"), "{value}:\n{human}");
+        assert!(!json.contains("hunter2"), "{value}:\n{json}");
+    }
+}

@@ -13,6 +13,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use picloud_domain::resource::ResourceKind;
 use picloud_lang::{check, render_human, render_json, SourceFile};
 
 fn repo_root() -> PathBuf {
@@ -53,6 +54,14 @@ fn valid_examples_check_clean() {
             .collect();
         assert!(!files.is_empty(), "{} has no .picloud files", dir.display());
         match check(&files) {
+            Ok(set) if dir.ends_with("home-hub") => {
+                for kind in ResourceKind::ALL {
+                    assert!(
+                        set.resources.iter().any(|r| r.kind == kind),
+                        "home-hub should use every kind; `{kind}` is missing"
+                    );
+                }
+            }
             Ok(set) => assert!(!set.resources.is_empty()),
             Err(d) => panic!(
                 "{} should be valid:\n{}",
