@@ -1,0 +1,9 @@
+//! End-to-end tests: the real HTTPS server (rustls, MemoryBackend) on 127.0.0.1:0, driven
+//! by real clients: the system `curl` (with `--cacert`) and Python rdflib / SPARQLWrapper.
+
+mod support;
+mod t10_iris;
+mod t20_sparql;
+mod t30_commands;
+mod t40_python;
+mod t50_tls;

@@ -1,0 +1,224 @@
+//! A server on a background runtime, and a curl wrapper.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use picloud_domain::{IriBuilder, Name, Resource};
+use picloud_events::Timestamp;
+use picloud_http::{router, serve_tls_until, AppState, Clock, ClusterCa, MemoryBackend};
+
+pub const PC: &str = "https://picloud.local/ontology#";
+pub const CONTAINER: &str = "https://picloud.local/products/photo-app/containers/api-server";
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..")
+}
+
+/// The resources of `examples/<dir>`, through the language's `check`.
+pub fn example(dir: &str) -> Vec<Resource> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(repo_root().join("examples").join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "picloud"))
+        .collect();
+    paths.sort();
+    let files: Vec<picloud_lang::SourceFile> = paths
+        .iter()
+        .map(|p| {
+            picloud_lang::SourceFile::new(
+                p.display().to_string(),
+                std::fs::read_to_string(p).unwrap(),
+            )
+        })
+        .collect();
+    picloud_lang::check(&files).unwrap().resources
+}
+
+fn temp_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "picloud-http-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub ca_file: PathBuf,
+    pub ca: ClusterCa,
+    pub backend: Arc<MemoryBackend>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    n: AtomicU32,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(ClusterCa::generate().unwrap())
+    }
+
+    pub fn start_with(ca: ClusterCa) -> Server {
+        let dir = temp_dir();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+        let clock: Clock = Arc::new(|| Timestamp::from_unix_millis(1_795_794_861_000).ok());
+        let backend = Arc::new(
+            MemoryBackend::new(IriBuilder::default(), clock)
+                .unwrap()
+                .with_node(Name::parse("dev").unwrap())
+                .with_ca_fingerprint(ca.fingerprint()),
+        );
+        let tls = ca.server_tls(&[]).unwrap();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let state = AppState::new(backend.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                serve_tls_until(listener, router(state), tls, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        Server {
+            addr,
+            dir,
+            ca_file,
+            ca,
+            backend,
+            stop: Some(stop),
+            thread: Some(thread),
+            n: AtomicU32::new(0),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    fn file(&self, stem: &str) -> PathBuf {
+        self.dir
+            .join(format!("{stem}-{}", self.n.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// Runs `curl -sS --cacert <ca> <args…> <url>` and returns status, headers, body.
+    pub fn curl(&self, path: &str, args: &[&str]) -> Reply {
+        let headers_file = self.file("headers");
+        let body_file = self.file("body");
+        let out = Command::new("curl")
+            .arg("-sS")
+            .arg("--cacert")
+            .arg(&self.ca_file)
+            .arg("-D")
+            .arg(&headers_file)
+            .arg("-o")
+            .arg(&body_file)
+            .arg("-w")
+            .arg("%{http_code}")
+            .args(args)
+            .arg(self.url(path))
+            .output()
+            .expect("curl runs");
+        assert!(
+            out.status.success(),
+            "curl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status: u16 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let raw = std::fs::read_to_string(&headers_file).unwrap();
+        let headers = raw
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let body = std::fs::read_to_string(&body_file).unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str, accept: &str) -> Reply {
+        self.curl(path, &["-H", &format!("Accept: {accept}")])
+    }
+
+    pub fn post(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        let f = self.file("req");
+        std::fs::write(&f, body).unwrap();
+        self.curl(
+            path,
+            &[
+                "-X",
+                "POST",
+                "-H",
+                &format!("Content-Type: {content_type}"),
+                "--data-binary",
+                &format!("@{}", f.display()),
+            ],
+        )
+    }
+
+    pub fn apply(&self, resources: &[Resource], key: Option<&str>) -> Reply {
+        let mut req = serde_json::json!({ "resources": resources });
+        if let Some(k) = key {
+            req["idempotencyKey"] = serde_json::Value::String(k.to_owned());
+        }
+        self.post("/api/apply", "application/json", &req.to_string())
+    }
+
+    pub fn apply_photo_app(&self) -> serde_json::Value {
+        let r = self.apply(&example("photo-app"), None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    }
+
+    pub fn ca_path(&self) -> &Path {
+        &self.ca_file
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

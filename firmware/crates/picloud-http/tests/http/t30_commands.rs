@@ -1,0 +1,213 @@
+//! Commands, statuses and the event stream through curl.
+
+use std::process::{Command, Stdio};
+
+use crate::support::{example, Server};
+
+/// (id, data) of each SSE event in `text`.
+fn sse(text: &str) -> Vec<(u64, serde_json::Value)> {
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|block| {
+            let mut id = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().parse::<u64>().unwrap());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            id.map(|id| (id, serde_json::from_str(&data).unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn apply_is_idempotent_and_statuses_are_honest() {
+    let s = Server::start();
+    let photo = example("photo-app");
+    let first = s.apply_photo_app();
+    let n = first["events"].as_u64().unwrap();
+    assert_eq!(n, photo.len() as u64);
+    assert_eq!(first["firstOffset"], 0);
+    assert_eq!(first["lastOffset"], n - 1);
+    assert_eq!(first["projected"], true);
+    assert!(first["correlationId"].as_str().unwrap().len() >= 32);
+
+    // Re-applying the same set commits nothing.
+    let again = s.apply(&photo, None);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["events"], 0);
+    assert!(again.json().get("firstOffset").is_none());
+    assert_eq!(s.backend.events().unwrap().len() as u64, n);
+
+    // An idempotency key makes a retry of a changed set safe too.
+    let mut changed = photo.clone();
+    changed.retain(|r| r.name.as_str() != "photos-web");
+    let k1 = s.apply(&changed, Some("retry-1"));
+    assert_eq!(k1.json()["events"], 1, "{}", k1.body);
+    let k2 = s.apply(&photo, Some("retry-1"));
+    assert_eq!(k2.json()["events"], 0, "{}", k2.body);
+
+    // Statuses come from the graph: Declared, waiting, never Ready.
+    let st = s.curl("/api/status/photo-app", &[]);
+    assert_eq!(st.status, 200, "{}", st.body);
+    let st: picloud_api::ProductStatus = serde_json::from_str(&st.body).unwrap();
+    assert_eq!(st.resources.len(), changed.len());
+    assert_eq!(st.resources[0].kind, "product");
+    for r in &st.resources {
+        assert_eq!(r.status, "Declared", "{r:?}");
+        assert!(
+            r.reason.as_deref().unwrap().starts_with("waiting for the "),
+            "{r:?}"
+        );
+    }
+    let c = st.resources.iter().find(|r| r.kind == "container").unwrap();
+    assert_eq!(
+        c.reason.as_deref(),
+        Some("waiting for the workload controller")
+    );
+    assert_eq!(s.curl("/api/status/nope", &[]).status, 404);
+
+    let cluster = s.curl("/api/cluster", &[]);
+    let cluster: picloud_api::ClusterStatus = serde_json::from_str(&cluster.body).unwrap();
+    assert_eq!(cluster.products, vec!["photo-app".to_owned()]);
+    assert_eq!(cluster.leader.as_deref(), Some("dev"));
+    assert_eq!(cluster.committed_offset, cluster.projected_offset);
+    assert_eq!(
+        cluster.ca_fingerprint.as_deref(),
+        Some(&*s.ca.fingerprint())
+    );
+}
+
+#[test]
+fn rejections_and_deletes() {
+    let s = Server::start();
+    s.apply_photo_app();
+
+    let bad = s.post("/api/apply", "application/json", "{\"resources\": 3}");
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"], "bad_request");
+    let empty = s.post("/api/apply", "application/json", "{\"resources\": []}");
+    assert_eq!(empty.status, 422);
+    assert_eq!(empty.json()["error"], "rejected");
+    assert!(empty.json()["message"].as_str().unwrap().contains("empty"));
+
+    // A referenced volume cannot go.
+    let referenced = s.post(
+        "/api/delete",
+        "application/json",
+        r#"{"product":"photo-app","kind":"volume","name":"media-store"}"#,
+    );
+    assert_eq!(referenced.status, 409, "{}", referenced.body);
+    let missing = s.post(
+        "/api/delete",
+        "application/json",
+        r#"{"product":"photo-app","kind":"volume","name":"nope"}"#,
+    );
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    let ingress = s.post(
+        "/api/delete",
+        "application/json",
+        r#"{"product":"photo-app","kind":"ingress","name":"photos-web"}"#,
+    );
+    assert_eq!(ingress.status, 200, "{}", ingress.body);
+    assert_eq!(ingress.json()["events"], 1);
+    assert_eq!(
+        s.get("/products/photo-app/ingresses/photos-web", "text/turtle")
+            .status,
+        404
+    );
+
+    // Deleting the product cascades.
+    let product = s.post(
+        "/api/delete",
+        "application/json",
+        r#"{"product":"photo-app"}"#,
+    );
+    assert_eq!(product.status, 200, "{}", product.body);
+    assert!(product.json()["events"].as_u64().unwrap() > 1);
+    assert_eq!(s.get("/products/photo-app", "text/turtle").status, 404);
+    assert_eq!(
+        s.get("/products/photo-app/containers/api-server", "text/turtle")
+            .status,
+        404
+    );
+}
+
+#[test]
+fn the_event_stream_filters_resumes_and_follows() {
+    let s = Server::start();
+    let first = s.apply_photo_app();
+    let corr = first["correlationId"].as_str().unwrap().to_owned();
+    let n = first["events"].as_u64().unwrap();
+    let other = s.apply(&example("home-hub"), None);
+    let hub_events = other.json()["events"].as_u64().unwrap();
+    assert!(hub_events > 0);
+
+    // The backlog of one command, by correlation id.
+    let by_corr = s.curl(
+        &format!("/api/events?correlationId={corr}&limit={n}"),
+        &["-N", "--max-time", "20"],
+    );
+    assert_eq!(by_corr.status, 200);
+    assert!(by_corr
+        .header("content-type")
+        .starts_with("text/event-stream"));
+    let events = sse(&by_corr.body);
+    assert_eq!(events.len() as u64, n);
+    for (i, (id, e)) in events.iter().enumerate() {
+        assert_eq!(*id, i as u64);
+        assert_eq!(e["correlationId"], corr.as_str());
+        assert_eq!(e["product"], "photo-app");
+        // Each data line is a JSON envelope the event crate decodes.
+        picloud_events::decode_json(&e.to_string()).unwrap();
+    }
+
+    // Resumed after offset 2 with Last-Event-ID.
+    let resumed = s.curl(
+        "/api/events?limit=3",
+        &["-N", "--max-time", "20", "-H", "Last-Event-ID: 2"],
+    );
+    let ids: Vec<u64> = sse(&resumed.body).iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![3, 4, 5]);
+    let from = s.curl("/api/events?from=4&limit=1", &["-N", "--max-time", "20"]);
+    assert_eq!(sse(&from.body)[0].0, 4);
+
+    // Filtered by product: only home-hub's events.
+    let by_product = s.curl(
+        &format!("/api/events?product=home-hub&limit={hub_events}"),
+        &["-N", "--max-time", "20"],
+    );
+    let events = sse(&by_product.body);
+    assert_eq!(events.len() as u64, hub_events);
+    assert!(events
+        .iter()
+        .all(|(id, e)| e["product"] == "home-hub" && *id >= n));
+
+    // Live: a client waiting at the end of the log sees a later command's events.
+    let end = n + hub_events;
+    let child = Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "20", "--cacert"])
+        .arg(s.ca_path())
+        .arg(s.url(&format!("/api/events?from={end}&limit=1")))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let del = s.post(
+        "/api/delete",
+        "application/json",
+        r#"{"product":"photo-app","kind":"ingress","name":"photos-web"}"#,
+    );
+    assert_eq!(del.status, 200);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let live = sse(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].0, end);
+    assert_eq!(live[0].1["type"], "ResourceDeleted");
+
+    assert_eq!(s.curl("/api/events?correlationId=xyz", &[]).status, 400);
+}

@@ -1,0 +1,88 @@
+//! Real RDF clients: Python rdflib (Turtle and JSON-LD parsers) and SPARQLWrapper.
+//! Skips, saying why, when `python3 -c 'import rdflib, SPARQLWrapper'` fails
+//! (CI installs both: `python3 -m pip install rdflib SPARQLWrapper`).
+
+use std::process::Command;
+
+use crate::support::{Server, CONTAINER, PC};
+
+const SCRIPT: &str = r#"
+import json, sys, urllib.request
+import rdflib
+from rdflib import URIRef, RDF
+from SPARQLWrapper import SPARQLWrapper, JSON
+
+base, container, pc = sys.argv[1], sys.argv[2], sys.argv[3]
+path = container.replace("https://picloud.local", "")
+
+# rdflib fetches and parses the Turtle of an IRI (conneg by its own Accept header).
+ttl = rdflib.Graph()
+ttl.parse(base + path, format="turtle")
+assert (URIRef(container), RDF.type, URIRef(pc + "Container")) in ttl, list(ttl)
+
+# rdflib's JSON-LD parser reads the JSON-LD of the same IRI: the same triples.
+req = urllib.request.Request(base + path, headers={"Accept": "application/ld+json"})
+body = urllib.request.urlopen(req).read().decode()
+ld = rdflib.Graph()
+ld.parse(data=body, format="json-ld")
+assert set(ld) == set(ttl), (len(ld), len(ttl))
+
+# SPARQLWrapper against /sparql.
+sparql = SPARQLWrapper(base + "/sparql")
+sparql.setQuery("PREFIX pc: <%s> SELECT ?name WHERE { ?c pc:hasProduct ?p . ?p pc:name ?name }" % pc)
+sparql.setReturnFormat(JSON)
+rows = sparql.query().convert()["results"]["bindings"]
+assert [r["name"]["value"] for r in rows] == ["photo-app"], rows
+
+# ... with POST too, and against the product endpoint.
+sparql = SPARQLWrapper(base + "/products/photo-app/sparql")
+sparql.setMethod("POST")
+sparql.setQuery("PREFIX pc: <%s> SELECT (COUNT(?r) AS ?n) WHERE { ?r pc:status pc:Declared }" % pc)
+sparql.setReturnFormat(JSON)
+n = int(sparql.query().convert()["results"]["bindings"][0]["n"]["value"])
+assert n == int(sys.argv[4]), n
+
+print("python clients ok:", len(ttl), "triples")
+"#;
+
+#[test]
+fn rdflib_and_sparqlwrapper_read_the_graph() {
+    let probe = Command::new("python3")
+        .args(["-c", "import rdflib, SPARQLWrapper"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            eprintln!(
+                "SKIPPED rdflib_and_sparqlwrapper_read_the_graph: python3 cannot import rdflib \
+                 and SPARQLWrapper ({}); install them with `python3 -m pip install rdflib \
+                 SPARQLWrapper`",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("SKIPPED rdflib_and_sparqlwrapper_read_the_graph: no python3 ({e})");
+            return;
+        }
+    }
+    let s = Server::start();
+    let applied = s.apply_photo_app();
+    let out = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(s.url(""))
+        .arg(CONTAINER)
+        .arg(PC)
+        .arg(applied["events"].to_string())
+        .env("SSL_CERT_FILE", s.ca_path())
+        .env("REQUESTS_CA_BUNDLE", s.ca_path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+}
