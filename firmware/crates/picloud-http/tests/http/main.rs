@@ -1,6 +1,16 @@
 //! End-to-end tests: the real HTTPS server (rustls, MemoryBackend) on 127.0.0.1:0, driven
 //! by real clients: the system `curl` (with `--cacert`) and Python rdflib / SPARQLWrapper.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test helpers outside #[test] fns: a failed unwrap is a failed test; the live \
+              event-stream test waits for curl to connect"
+)]
+
 mod support;
 mod t10_iris;
 mod t20_sparql;
