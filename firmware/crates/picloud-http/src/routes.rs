@@ -483,8 +483,15 @@ pub(crate) async fn events(
                 .map_err(|_| ApiError::bad_request("Last-Event-ID must be a log offset"))
         })
         .transpose();
-    let from = match (last_event_id, number("from")) {
+    // `from=end`: only events committed from now on.
+    let from_end = params.get("from").is_some_and(|f| f == "end");
+    let from_param = if from_end { Ok(None) } else { number("from") };
+    let from = match (last_event_id, from_param) {
         (Ok(Some(last)), _) => last.saturating_add(1),
+        (Ok(None), Ok(_)) if from_end => match state.backend().cluster_status().await {
+            Ok(c) => c.committed_offset.map_or(0, |o| o.saturating_add(1)),
+            Err(e) => return backend_error(e).into_response(),
+        },
         (Ok(None), Ok(from)) => from.unwrap_or(0),
         (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
@@ -510,6 +517,9 @@ pub(crate) async fn events(
             futures_util::future::ready(out)
         })
         .take(limit);
+    // A first comment tells the client it is subscribed (events from here on reach it).
+    let hello = Event::default().comment(format!("subscribed from offset {from}"));
+    let stream = futures_util::stream::once(futures_util::future::ready(Ok(hello))).chain(stream);
     let mut resp = Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response();

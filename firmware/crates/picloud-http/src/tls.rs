@@ -254,7 +254,7 @@ pub async fn serve_tls_until(
                 Ok(a) => a,
                 // Out of file descriptors or a reset before accept: keep serving.
                 Err(_) => {
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },

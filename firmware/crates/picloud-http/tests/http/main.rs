@@ -6,9 +6,7 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    clippy::disallowed_methods,
-    reason = "test helpers outside #[test] fns: a failed unwrap is a failed test; the live \
-              event-stream test waits for curl to connect"
+    reason = "test helpers outside #[test] fns: a failed unwrap is a failed test"
 )]
 
 mod support;

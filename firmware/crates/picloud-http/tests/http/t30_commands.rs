@@ -1,6 +1,7 @@
 //! Commands, statuses and the event stream through curl.
 
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use crate::support::{example, Server};
 
@@ -21,6 +22,23 @@ fn sse(text: &str) -> Vec<(u64, serde_json::Value)> {
             id.map(|id| (id, serde_json::from_str(&data).unwrap()))
         })
         .collect()
+}
+
+/// Waits until the streaming curl `child` has read the server's "subscribed" comment.
+fn subscribed(mut child: Child) -> (Child, BufReader<ChildStdout>) {
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with(": subscribed"), "{line:?}");
+    (child, reader)
+}
+
+/// The rest of the stream, once curl ends.
+fn finish((mut child, mut reader): (Child, BufReader<ChildStdout>)) -> String {
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    rest
 }
 
 #[test]
@@ -195,19 +213,40 @@ fn the_event_stream_filters_resumes_and_follows() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let child = subscribed(child);
     let del = s.post(
         "/api/delete",
         "application/json",
         r#"{"product":"photo-app","kind":"ingress","name":"photos-web"}"#,
     );
     assert_eq!(del.status, 200);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let live = sse(&String::from_utf8(out.stdout).unwrap());
+    let out = finish(child);
+    let live = sse(&out);
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].0, end);
     assert_eq!(live[0].1["type"], "ResourceDeleted");
 
+    // `from=end` skips the backlog.
+    let tail = Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "20", "--cacert"])
+        .arg(s.ca_path())
+        .arg(s.url("/api/events?from=end&limit=1"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tail = subscribed(tail);
+    let del = s.post(
+        "/api/delete",
+        "application/json",
+        r#"{"product":"home-hub","kind":"ingress","name":"dashboard"}"#,
+    );
+    assert_eq!(del.status, 200, "{}", del.body);
+    let out = finish(tail);
+    let tail = sse(&out);
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].0, end + 1);
+    assert_eq!(tail[0].1["product"], "home-hub");
+
     assert_eq!(s.curl("/api/events?correlationId=xyz", &[]).status, 400);
+    assert_eq!(s.curl("/api/events?from=soon", &[]).status, 400);
 }
