@@ -27,6 +27,12 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<(u64, Envelope), Backend
 /// A source of time for command decisions (adapters read the clock; tests pass a fake).
 pub type Clock = Arc<dyn Fn() -> Option<Timestamp> + Send + Sync>;
 
+/// Durable storage for [`MemoryBackend`]: called with the first offset and the events of
+/// each command (and platform event) *before* they take effect; an `Err` refuses the
+/// command and nothing changes. `picloud dev` can append them to a file or `picloud-log`
+/// and give them back to [`MemoryBackend::replay`] at the next start.
+pub type Journal = Arc<dyn Fn(u64, &[Envelope]) -> Result<(), String> + Send + Sync>;
+
 /// A source of fresh correlation ids, one per command.
 pub type IdSource = Arc<dyn Fn() -> CorrelationId + Send + Sync>;
 
@@ -135,6 +141,7 @@ pub struct MemoryBackend {
     length: watch::Sender<u64>,
     node: Option<Name>,
     ca_fingerprint: Option<String>,
+    journal: Option<Journal>,
 }
 
 impl std::fmt::Debug for MemoryBackend {
@@ -169,6 +176,7 @@ impl MemoryBackend {
             length,
             node: None,
             ca_fingerprint: None,
+            journal: None,
         })
     }
 
@@ -182,6 +190,39 @@ impl MemoryBackend {
     pub fn with_ca_fingerprint(mut self, fingerprint: String) -> Self {
         self.ca_fingerprint = Some(fingerprint);
         self
+    }
+
+    /// Journals every committed event (see [`Journal`]).
+    pub fn with_journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Folds already-committed events (a journal read back at start) into the log, the
+    /// state and the graph, without deciding or journaling them again. Their offsets
+    /// continue the log.
+    pub fn replay(&self, events: impl IntoIterator<Item = Envelope>) -> Result<(), BackendError> {
+        let mut inner = self.inner.lock().map_err(|_| poisoned())?;
+        for e in events {
+            Self::append(&mut inner, e)?;
+        }
+        let len = inner.log.len();
+        drop(inner);
+        self.length
+            .send_replace(u64::try_from(len).unwrap_or(u64::MAX));
+        Ok(())
+    }
+
+    fn journal(&self, inner: &Inner, events: &[Envelope]) -> Result<(), BackendError> {
+        match &self.journal {
+            Some(j) if !events.is_empty() => {
+                let first = u64::try_from(inner.log.len()).unwrap_or(u64::MAX);
+                j(first, events).map_err(|e| {
+                    BackendError::Unavailable(format!("the journal refused the events: {e}"))
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Commits an event of another slice (cluster, node, IAM, a provisioner's status)
@@ -203,6 +244,7 @@ impl MemoryBackend {
         )
         .map_err(|e| BackendError::Internal(e.to_string()))?;
         let mut inner = self.inner.lock().map_err(|_| poisoned())?;
+        self.journal(&inner, std::slice::from_ref(&event))?;
         let offset = Self::append(&mut inner, event)?;
         let len = inner.log.len();
         drop(inner);
@@ -233,6 +275,7 @@ impl MemoryBackend {
         let mut inner = self.inner.lock().map_err(|_| poisoned())?;
         let events =
             decide(&inner.state, command, now, &self.iri).map_err(BackendError::Rejected)?;
+        self.journal(&inner, &events)?;
         let mut first = None;
         for e in &events {
             let offset = Self::append(&mut inner, e.clone())?;
@@ -337,5 +380,80 @@ impl Backend for MemoryBackend {
             .map(|i| i.projection.cursor().is_some_and(|c| c >= offset))
             .unwrap_or(false);
         Box::pin(async move { done })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use picloud_domain::resource::{ProductSpec, SemVer};
+    use picloud_domain::{Resource, ResourceSpec};
+
+    fn clock() -> Clock {
+        Arc::new(|| Timestamp::from_unix_millis(1_795_794_861_000).ok())
+    }
+
+    fn product(name: &str) -> Command {
+        let n = Name::parse(name).unwrap();
+        Command::ApplySet {
+            resources: vec![Resource::new(
+                n.clone(),
+                n,
+                ResourceSpec::Product(ProductSpec {
+                    version: SemVer::parse("1.0.0").unwrap(),
+                    description: None,
+                }),
+            )],
+            idempotency_key: None,
+            correlation_id: random_correlation_id(),
+            source: IriBuilder::default().cluster(),
+        }
+    }
+
+    #[test]
+    fn journaled_events_replay_into_the_same_graph() {
+        let saved: Arc<Mutex<Vec<(u64, Envelope)>>> = Arc::default();
+        let sink = Arc::clone(&saved);
+        let journal: Journal = Arc::new(move |first, events| {
+            let mut s = sink.lock().map_err(|e| e.to_string())?;
+            for (i, e) in events.iter().enumerate() {
+                s.push((first + i as u64, e.clone()));
+            }
+            Ok(())
+        });
+        let a = MemoryBackend::new(IriBuilder::default(), clock())
+            .unwrap()
+            .with_journal(journal);
+        let out = a.submit_now(&product("photo-app")).unwrap();
+        assert_eq!(out.first_offset, Some(0));
+        a.submit_now(&product("home-hub")).unwrap();
+        let saved = saved.lock().unwrap().clone();
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved[1].0, 1);
+
+        let b = MemoryBackend::new(IriBuilder::default(), clock()).unwrap();
+        b.replay(saved.into_iter().map(|(_, e)| e)).unwrap();
+        assert_eq!(
+            a.graph().canonical_nquads().unwrap(),
+            b.graph().canonical_nquads().unwrap()
+        );
+        // The replayed state decides like the original: nothing new to commit.
+        assert!(b
+            .submit_now(&product("photo-app"))
+            .unwrap()
+            .events
+            .is_empty());
+    }
+
+    #[test]
+    fn a_failing_journal_refuses_the_command() {
+        let journal: Journal = Arc::new(|_, _| Err("disk full".into()));
+        let a = MemoryBackend::new(IriBuilder::default(), clock())
+            .unwrap()
+            .with_journal(journal);
+        let err = a.submit_now(&product("photo-app")).unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert!(a.events().unwrap().is_empty());
+        assert!(a.graph().is_empty().unwrap());
     }
 }

@@ -41,7 +41,7 @@ use picloud_events::CorrelationId;
 
 pub use backend::{
     random_correlation_id, system_clock, Backend, BackendError, BoxFuture, Clock, EventStream,
-    IdSource, MemoryBackend, SubmitOutcome,
+    IdSource, Journal, MemoryBackend, SubmitOutcome,
 };
 pub use error::ApiError;
 pub use tls::{
