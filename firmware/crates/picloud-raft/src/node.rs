@@ -164,7 +164,9 @@ impl Shared {
     async fn local_write(&self, req: ClientRequest) -> Result<ClientResponse, ClientError> {
         let bytes: usize = match &req.op {
             Op::Append { payload } => payload.len(),
-            Op::AppendBatch { payloads } => payloads.iter().map(Vec::len).sum(),
+            Op::AppendBatch { payloads } | Op::AppendIf { payloads, .. } => {
+                payloads.iter().map(Vec::len).sum()
+            }
         };
         if bytes > MAX_REQUEST_BYTES {
             return Err(ClientError::Rejected {

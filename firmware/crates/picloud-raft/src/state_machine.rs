@@ -438,6 +438,13 @@ impl StateMachine {
                 let payloads = match req.op {
                     Op::Append { payload } => vec![payload],
                     Op::AppendBatch { payloads } => payloads,
+                    // The condition is checked here, at apply time, against the
+                    // replicated event count: every node refuses or appends alike.
+                    Op::AppendIf {
+                        expected_offset,
+                        payloads,
+                    } if expected_offset == self.data.event_count => payloads,
+                    Op::AppendIf { .. } => Vec::new(),
                 };
                 let first = self.data.event_count;
                 let count = u32::try_from(payloads.len()).unwrap_or(u32::MAX);

@@ -68,6 +68,19 @@ impl fmt::Display for ClientRequest {
                     payloads.len()
                 )
             }
+            Op::AppendIf {
+                expected_offset,
+                payloads,
+            } => {
+                write!(
+                    f,
+                    "{:032x}#{} append_if @{} x{}",
+                    self.client,
+                    self.seq,
+                    expected_offset,
+                    payloads.len()
+                )
+            }
         }
     }
 }
@@ -85,6 +98,18 @@ pub enum Op {
         /// The event bytes, in order.
         payloads: Vec<Vec<u8>>,
     },
+    /// Optimistic concurrency: append `payloads` atomically only if the event
+    /// store holds exactly `expected_offset` events when the entry is applied;
+    /// otherwise append nothing. The outcome is deterministic (every replica
+    /// decides the same); see [`ClientResponse::refused`]. (Appended last so
+    /// the postcard encoding of the older variants is unchanged.)
+    AppendIf {
+        /// The event count the caller decided against (= offset of the first
+        /// payload if it is appended).
+        expected_offset: u64,
+        /// The event bytes, in order.
+        payloads: Vec<Vec<u8>>,
+    },
 }
 
 impl Op {
@@ -92,7 +117,7 @@ impl Op {
     pub fn event_count(&self) -> usize {
         match self {
             Op::Append { .. } => 1,
-            Op::AppendBatch { payloads } => payloads.len(),
+            Op::AppendBatch { payloads } | Op::AppendIf { payloads, .. } => payloads.len(),
         }
     }
 }
@@ -108,6 +133,18 @@ pub struct ClientResponse {
     /// True when this was a retry of an already applied request: nothing was
     /// appended and the recorded response of the client's last request is returned.
     pub duplicate: bool,
+}
+
+impl ClientResponse {
+    /// For an [`Op::AppendIf`] with `expected_offset` and `n` payloads: true
+    /// when the condition failed and nothing was appended. A refusal is
+    /// recorded as `count: 0` with `first_offset` = the event count at that
+    /// point, which differs from `expected_offset` (that is what failed), so
+    /// no new response field is needed and the encoding stays compatible.
+    /// An empty `AppendIf` is never "refused" (it appends nothing either way).
+    pub fn refused(&self, expected_offset: u64, n: usize) -> bool {
+        n > 0 && (self.count == 0 || self.first_offset != expected_offset)
+    }
 }
 
 openraft::declare_raft_types!(

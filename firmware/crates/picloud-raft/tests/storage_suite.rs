@@ -129,6 +129,58 @@ fn exactly_once_and_offsets() {
 }
 
 #[test]
+fn append_if_appends_only_at_the_expected_offset() {
+    rt().block_on(async {
+        let dir = TempDir::new("sm-if");
+        let mut sm = StateMachine::open(dir.path(), SmConfig::default()).unwrap();
+        let cond = |expected_offset: u64, p: &[&[u8]]| Op::AppendIf {
+            expected_offset,
+            payloads: p.iter().map(|b| b.to_vec()).collect(),
+        };
+        let r = sm
+            .apply([
+                // Two writers decided against the same state (0 events): the
+                // first wins, the second is refused deterministically.
+                normal(1, 7, 1, cond(0, &[b"a", b"b"])),
+                normal(2, 8, 1, cond(0, &[b"x"])),
+                // A retry of the refused request returns the same refusal.
+                normal(3, 8, 1, cond(2, &[b"x"])),
+                // Decided again against the new state: appended.
+                normal(4, 8, 2, cond(2, &[b"x"])),
+                // Unconditional appends are unaffected.
+                normal(5, 9, 1, append(b"y")),
+                // An offset from the future is refused too.
+                normal(6, 7, 2, cond(9, &[b"z"])),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            (r[0].first_offset, r[0].count, r[0].duplicate),
+            (0, 2, false)
+        );
+        assert!(!r[0].refused(0, 2));
+        assert_eq!(
+            (r[1].first_offset, r[1].count, r[1].duplicate),
+            (2, 0, false)
+        );
+        assert!(r[1].refused(0, 1));
+        assert_eq!(
+            (r[2].first_offset, r[2].count, r[2].duplicate),
+            (2, 0, true)
+        );
+        assert!(r[2].refused(0, 1));
+        assert_eq!((r[3].first_offset, r[3].count), (2, 1));
+        assert!(!r[3].refused(2, 1));
+        assert_eq!((r[4].first_offset, r[4].count), (3, 1));
+        assert!(r[5].refused(9, 1));
+        let ev = sm.event_store().read(0, 100).await.unwrap();
+        let payloads: Vec<&[u8]> = ev.iter().map(|(_, p)| p.as_slice()).collect();
+        assert_eq!(payloads, vec![&b"a"[..], b"b", b"x", b"y"]);
+        assert_eq!(sm.data().event_count, 4);
+    });
+}
+
+#[test]
 fn sessions_are_evicted_by_log_index() {
     rt().block_on(async {
         let dir = TempDir::new("evict");
