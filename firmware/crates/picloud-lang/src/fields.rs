@@ -267,6 +267,8 @@ pub(crate) struct Fields<'a> {
     known: Vec<&'static str>,
     /// Where "missing field" errors point.
     anchor: Span,
+    /// How "missing field" errors name the object (defaults to `what`).
+    owner: Option<String>,
 }
 
 impl<'a> Fields<'a> {
@@ -276,7 +278,15 @@ impl<'a> Fields<'a> {
             what: what.into(),
             known: Vec::new(),
             anchor,
+            owner: None,
         }
+    }
+
+    /// Names the object differently in "missing field" errors, e.g. "volume `media-store`".
+    #[must_use]
+    pub fn with_owner(mut self, owner: String) -> Self {
+        self.owner = Some(owner);
+        self
     }
 
     /// An optional field.
@@ -292,7 +302,10 @@ impl<'a> Fields<'a> {
             cx.push(
                 Diagnostic::error(
                     Code::MissingField,
-                    format!("missing field `{key}` in {}", self.what),
+                    format!(
+                        "missing field `{key}` in {}",
+                        self.owner.as_deref().unwrap_or(&self.what)
+                    ),
                     self.anchor,
                     format!("`{key}` is required"),
                 )

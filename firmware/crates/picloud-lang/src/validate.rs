@@ -92,7 +92,8 @@ fn declaration(cx: &mut Cx, decl: &Decl, products: &BTreeMap<String, Span>) -> O
         return None;
     };
     let name = name_at(cx, &decl.name, decl.name_span, kind.keyword());
-    let mut f = Fields::new(&decl.body, kind.keyword(), decl.name_span);
+    let mut f = Fields::new(&decl.body, kind.keyword(), decl.name_span)
+        .with_owner(format!("{kind} `{}`", decl.name.escape_debug()));
     let product = if kind == ResourceKind::Product {
         name.clone()
     } else {
