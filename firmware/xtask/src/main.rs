@@ -1,0 +1,643 @@
+//! `cargo xtask bench log [--output json] [--secs N] [--levels 1,16,256]`
+//!
+//! Starts a 3-node PiCloud cluster (the release binary) and a 3-node etcd cluster (Debian's
+//! `etcd-server`, fsync on as by default), one after the other on loopback, with data
+//! directories under one temporary directory on the same disk, and drives each with the same
+//! load: 256-byte values, 1, 16 and 256 concurrent clients, a fixed duration per level after
+//! a warm-up. etcd is driven through `etcd-client` (gRPC, one channel to the leader); PiCloud
+//! through its own client library (one pipelined connection to the leader, one exactly-once
+//! session per concurrent client). It also measures the floors: the disk's fdatasync latency
+//! (`fio`, same directory) and the loopback TCP round trip (an in-process ping-pong).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+const VALUE_LEN: usize = 256;
+
+#[derive(Debug, Clone)]
+struct Args {
+    json: bool,
+    secs: u64,
+    warmup: u64,
+    levels: Vec<usize>,
+    skip_etcd: bool,
+    skip_picloud: bool,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut a = std::env::args().skip(1);
+    let (Some(cmd), Some(what)) = (a.next(), a.next()) else {
+        bail!("usage: cargo xtask bench log [--output json] [--secs N] [--warmup N] [--levels 1,16,256] [--skip-etcd] [--skip-picloud]");
+    };
+    if cmd != "bench" || what != "log" {
+        bail!("unknown task `{cmd} {what}`; try `cargo xtask bench log`");
+    }
+    let mut args = Args {
+        json: false,
+        secs: 10,
+        warmup: 2,
+        levels: vec![1, 16, 256],
+        skip_etcd: false,
+        skip_picloud: false,
+    };
+    while let Some(f) = a.next() {
+        let mut val = || a.next().ok_or_else(|| anyhow!("{f} needs a value"));
+        match f.as_str() {
+            "--output" | "-o" => args.json = val()? == "json",
+            "--secs" => args.secs = val()?.parse()?,
+            "--warmup" => args.warmup = val()?.parse()?,
+            "--levels" => {
+                args.levels = val()?
+                    .split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+            "--skip-etcd" => args.skip_etcd = true,
+            "--skip-picloud" => args.skip_picloud = true,
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(args)
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Progress goes to stderr so that `--output json` keeps stdout clean.
+macro_rules! say {
+    ($($t:tt)*) => { eprintln!("bench: {}", format!($($t)*)) };
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Level {
+    clients: usize,
+    ops: u64,
+    secs: f64,
+    ops_per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+    errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Floors {
+    fdatasync_p50_us: f64,
+    fdatasync_p99_us: f64,
+    fdatasync_mean_us: f64,
+    loopback_rtt_p50_us: f64,
+    loopback_rtt_p99_us: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Comparison {
+    clients: usize,
+    throughput_ratio: f64,
+    p50_ratio: f64,
+    p99_ratio: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    machine: String,
+    value_bytes: usize,
+    secs_per_level: u64,
+    floors: Floors,
+    picloud: Vec<Level>,
+    etcd: Vec<Level>,
+    etcd_version: String,
+    /// PiCloud / etcd, per level (throughput: higher is better; latency: lower is better).
+    ratios: Vec<Comparison>,
+    targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Target {
+    name: String,
+    goal: String,
+    measured: String,
+    met: bool,
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn value(i: u64) -> Vec<u8> {
+    let mut v = format!("{i:016x}").into_bytes();
+    v.resize(VALUE_LEN, b'v');
+    v
+}
+
+/// Runs `clients` workers calling `op` for `secs` after `warmup`; latencies in ns.
+async fn drive<F, Fut>(clients: usize, warmup: u64, secs: u64, op: F) -> Level
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let op = Arc::new(op);
+    let start = Instant::now() + Duration::from_secs(warmup);
+    let end = start + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let op = Arc::clone(&op);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            let mut n = 0u64;
+            loop {
+                let t0 = Instant::now();
+                if t0 >= end {
+                    break;
+                }
+                n += 1;
+                let r = op(c, n).await;
+                let t1 = Instant::now();
+                if t0 >= start && t1 <= end {
+                    match r {
+                        Ok(()) => lat.push((t1 - t0).as_nanos() as u64),
+                        Err(_) => errors += 1,
+                    }
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    all.sort_unstable();
+    let ops = all.len() as u64;
+    Level {
+        clients,
+        ops,
+        secs: secs as f64,
+        ops_per_sec: ops as f64 / secs as f64,
+        p50_us: percentile(&all, 0.50),
+        p99_us: percentile(&all, 0.99),
+        errors,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Floors
+
+fn fio_floor(dir: &Path) -> Result<(f64, f64, f64)> {
+    let out = Command::new("fio")
+        .args([
+            "--name=sync",
+            "--rw=write",
+            "--bs=256",
+            "--size=8M",
+            "--fdatasync=1",
+            "--ioengine=sync",
+            "--output-format=json",
+        ])
+        .arg(format!("--directory={}", dir.display()))
+        .output()
+        .context("run fio (Debian package `fio`)")?;
+    if !out.status.success() {
+        bail!("fio failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let sync = &j["jobs"][0]["sync"]["lat_ns"];
+    let p = |k: &str| sync["percentile"][k].as_f64().unwrap_or(0.0) / 1000.0;
+    Ok((
+        p("50.000000"),
+        p("99.000000"),
+        sync["mean"].as_f64().unwrap_or(0.0) / 1000.0,
+    ))
+}
+
+/// A 256-byte TCP ping-pong over loopback, blocking sockets, nodelay.
+fn loopback_rtt() -> Result<(f64, f64)> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    let addr = l.local_addr()?;
+    let server = std::thread::spawn(move || -> Result<()> {
+        let (mut s, _) = l.accept()?;
+        s.set_nodelay(true)?;
+        let mut buf = [0u8; VALUE_LEN];
+        while s.read_exact(&mut buf).is_ok() {
+            s.write_all(&buf)?;
+        }
+        Ok(())
+    });
+    let mut c = TcpStream::connect(addr)?;
+    c.set_nodelay(true)?;
+    let mut buf = [7u8; VALUE_LEN];
+    let mut lat = Vec::new();
+    for i in 0..22_000 {
+        let t0 = Instant::now();
+        c.write_all(&buf)?;
+        c.read_exact(&mut buf)?;
+        if i >= 2_000 {
+            lat.push(t0.elapsed().as_nanos() as u64);
+        }
+    }
+    drop(c);
+    let _ = server.join();
+    lat.sort_unstable();
+    Ok((percentile(&lat, 0.5), percentile(&lat, 0.99)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn log_file(p: &Path) -> Result<std::fs::File> {
+    Ok(std::fs::File::create(p)?)
+}
+
+// ---------------------------------------------------------------------------------------
+// PiCloud
+
+async fn bench_picloud(args: &Args, tmp: &Path) -> Result<Vec<Level>> {
+    say!("building the release binary (cargo build --release -p picloud)");
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "picloud"])
+        .current_dir(repo_root())
+        .status()?;
+    if !st.success() {
+        bail!("building picloud failed");
+    }
+    let bin = repo_root().join("target/release/picloud");
+    let addrs: Vec<String> = (1..=3).map(|i| format!("127.0.0.{i}:27100")).collect();
+    let mut procs = Vec::new();
+    for (i, a) in addrs.iter().enumerate() {
+        let data = tmp.join(format!("picloud-{i}"));
+        std::fs::create_dir_all(&data)?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("node").arg("--data").arg(&data).args(["--listen", a]);
+        for p in addrs.iter().filter(|p| *p != a) {
+            cmd.args(["--peer", p]);
+        }
+        let child = cmd
+            .stdout(log_file(&data.join("stdout.log"))?)
+            .stderr(log_file(&data.join("stderr.log"))?)
+            .spawn()
+            .context("start picloud node")?;
+        procs.push(Proc(child));
+    }
+    let client = picloud::client::Client::new(vec![addrs[0].clone()]);
+    let mut ready = false;
+    for _ in 0..100 {
+        if client.hello().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !ready {
+        bail!("picloud node did not come up");
+    }
+    let msg = client.admin(picloud::api::ApiRequest::Init).await?;
+    say!("picloud: {}", msg.replace('\n', "; "));
+    // Wait for three voters, then find the leader.
+    let mut leader_addr = None;
+    for _ in 0..100 {
+        if let Ok(s) = client.status().await {
+            if s.members.iter().filter(|m| m.voter).count() == 3 {
+                leader_addr = s
+                    .leader
+                    .and_then(|l| s.members.iter().find(|m| m.id == l))
+                    .map(|m| m.addr.clone());
+                if leader_addr.is_some() {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let leader = leader_addr.ok_or_else(|| anyhow!("picloud cluster did not form"))?;
+    say!("picloud leader at {leader}");
+    let client = Arc::new(picloud::client::Client::with_timeout(
+        vec![leader],
+        Duration::from_secs(30),
+    ));
+    let mut levels = Vec::new();
+    for &c in &args.levels {
+        let sessions: Arc<Vec<tokio::sync::Mutex<picloud::client::Session>>> = Arc::new(
+            (0..c)
+                .map(|_| picloud::client::Session::new().map(tokio::sync::Mutex::new))
+                .collect::<Result<_, _>>()?,
+        );
+        let cl = Arc::clone(&client);
+        let l = drive(c, args.warmup, args.secs, move |i, n| {
+            let cl = Arc::clone(&cl);
+            let sessions = Arc::clone(&sessions);
+            async move {
+                let mut s = sessions[i].lock().await;
+                s.append(&cl, vec![value(n)]).await?;
+                Ok(())
+            }
+        })
+        .await;
+        say!(
+            "picloud {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  ({} errors)",
+            l.clients,
+            l.ops_per_sec,
+            l.p50_us,
+            l.p99_us,
+            l.errors
+        );
+        levels.push(l);
+    }
+    drop(procs);
+    Ok(levels)
+}
+
+// ---------------------------------------------------------------------------------------
+// etcd
+
+fn etcd_version() -> String {
+    Command::new("etcd")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+async fn bench_etcd(args: &Args, tmp: &Path) -> Result<Vec<Level>> {
+    let n = 3;
+    let peer = |i: usize| format!("http://127.0.0.1:{}", 23801 + i);
+    let cl = |i: usize| format!("http://127.0.0.1:{}", 23791 + i);
+    let initial = (0..n)
+        .map(|i| format!("e{i}={}", peer(i)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut procs = Vec::new();
+    for i in 0..n {
+        let data = tmp.join(format!("etcd-{i}"));
+        std::fs::create_dir_all(&data)?;
+        let child = Command::new("etcd")
+            .args(["--name", &format!("e{i}")])
+            .arg("--data-dir")
+            .arg(data.join("data"))
+            .args(["--listen-client-urls", &cl(i)])
+            .args(["--advertise-client-urls", &cl(i)])
+            .args(["--listen-peer-urls", &peer(i)])
+            .args(["--initial-advertise-peer-urls", &peer(i)])
+            .args(["--initial-cluster", &initial])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", "picloud-bench"])
+            .stdout(Stdio::null())
+            .stderr(log_file(&data.join("etcd.log"))?)
+            .spawn()
+            .context("start etcd (Debian package `etcd-server`)")?;
+        procs.push(Proc(child));
+    }
+    // Find the leader's client URL.
+    let mut leader = None;
+    for _ in 0..100 {
+        for i in 0..n {
+            if let Ok(mut c) = etcd_client::Client::connect([cl(i)], None).await {
+                if let Ok(s) = c.status().await {
+                    if s.header().map(|h| h.member_id()) == Some(s.leader()) && s.leader() != 0 {
+                        leader = Some(cl(i));
+                    }
+                }
+            }
+        }
+        if leader.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let leader = leader.ok_or_else(|| anyhow!("etcd cluster elected no leader"))?;
+    say!("etcd leader at {leader}");
+    let client = etcd_client::Client::connect([leader], None).await?;
+    let mut levels = Vec::new();
+    for &c in &args.levels {
+        let kv = client.kv_client();
+        let l = drive(c, args.warmup, args.secs, move |i, n| {
+            let mut kv = kv.clone();
+            async move {
+                kv.put(format!("k{i}-{n}"), value(n), None).await?;
+                Ok(())
+            }
+        })
+        .await;
+        say!(
+            "etcd    {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  ({} errors)",
+            l.clients,
+            l.ops_per_sec,
+            l.p50_us,
+            l.p99_us,
+            l.errors
+        );
+        levels.push(l);
+    }
+    drop(procs);
+    Ok(levels)
+}
+
+// ---------------------------------------------------------------------------------------
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map_or(0, |k| k / 1024 / 1024);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpu}, {cores} cores, {mem} GiB RAM, Linux {}", kernel.trim())
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let tmp = std::env::temp_dir().join(format!("picloud-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let result = rt.block_on(run(&args, &tmp));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+async fn run(args: &Args, tmp: &Path) -> Result<Report> {
+    say!("floors: fio fdatasync in {}", tmp.display());
+    let fio_dir = tmp.join("fio");
+    std::fs::create_dir_all(&fio_dir)?;
+    let (f50, f99, fmean) = fio_floor(&fio_dir)?;
+    let (r50, r99) = loopback_rtt()?;
+    let floors = Floors {
+        fdatasync_p50_us: f50,
+        fdatasync_p99_us: f99,
+        fdatasync_mean_us: fmean,
+        loopback_rtt_p50_us: r50,
+        loopback_rtt_p99_us: r99,
+    };
+    say!("fdatasync p50 {f50:.0} µs, p99 {f99:.0} µs; loopback rtt p50 {r50:.1} µs");
+    let etcd = if args.skip_etcd {
+        Vec::new()
+    } else {
+        bench_etcd(args, tmp).await?
+    };
+    let picloud = if args.skip_picloud {
+        Vec::new()
+    } else {
+        bench_picloud(args, tmp).await?
+    };
+    let ratios: Vec<Comparison> = picloud
+        .iter()
+        .filter_map(|p| {
+            let e = etcd.iter().find(|e| e.clients == p.clients)?;
+            Some(Comparison {
+                clients: p.clients,
+                throughput_ratio: p.ops_per_sec / e.ops_per_sec,
+                p50_ratio: p.p50_us / e.p50_us,
+                p99_ratio: p.p99_us / e.p99_us,
+            })
+        })
+        .collect();
+    let mut targets = Vec::new();
+    if let Some(r) = ratios.iter().find(|r| r.clients == 256) {
+        targets.push(Target {
+            name: "throughput at 256 clients".into(),
+            goal: ">= 1.5x etcd".into(),
+            measured: format!("{:.2}x", r.throughput_ratio),
+            met: r.throughput_ratio >= 1.5,
+        });
+    }
+    if let Some(r) = ratios.iter().find(|r| r.clients == 1) {
+        targets.push(Target {
+            name: "p99 at 1 client".into(),
+            goal: "<= etcd".into(),
+            measured: format!("{:.2}x etcd", r.p99_ratio),
+            met: r.p99_ratio <= 1.0,
+        });
+    }
+    if let Some(p) = picloud.iter().find(|p| p.clients == 1) {
+        let floor = floors.fdatasync_p50_us + floors.loopback_rtt_p50_us;
+        targets.push(Target {
+            name: "p50 at 1 client".into(),
+            goal: format!("<= 1.3 x (fdatasync p50 + loopback rtt p50) = {:.0} µs", 1.3 * floor),
+            measured: format!("{:.0} µs = {:.2} x floor", p.p50_us, p.p50_us / floor),
+            met: p.p50_us <= 1.3 * floor,
+        });
+    }
+    Ok(Report {
+        machine: machine(),
+        value_bytes: VALUE_LEN,
+        secs_per_level: args.secs,
+        floors,
+        picloud,
+        etcd,
+        etcd_version: etcd_version(),
+        ratios,
+        targets,
+    })
+}
+
+fn print_report(r: &Report) {
+    println!("machine: {}", r.machine);
+    println!("etcd: {}", r.etcd_version);
+    println!(
+        "floors: fdatasync p50 {:.0} µs / p99 {:.0} µs (fio, 256 B writes); loopback TCP rtt p50 {:.1} µs / p99 {:.1} µs",
+        r.floors.fdatasync_p50_us,
+        r.floors.fdatasync_p99_us,
+        r.floors.loopback_rtt_p50_us,
+        r.floors.loopback_rtt_p99_us
+    );
+    println!(
+        "load: {} B values, {} s per level after warm-up, 3 nodes each, fsync on\n",
+        r.value_bytes, r.secs_per_level
+    );
+    println!(
+        "{:>7} | {:>10} {:>9} {:>9} | {:>10} {:>9} {:>9} | {:>7} {:>7} {:>7}",
+        "clients", "picloud/s", "p50 µs", "p99 µs", "etcd/s", "p50 µs", "p99 µs", "tput x", "p50 x", "p99 x"
+    );
+    for p in &r.picloud {
+        let e = r.etcd.iter().find(|e| e.clients == p.clients);
+        let x = r.ratios.iter().find(|x| x.clients == p.clients);
+        let f = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |v| format!("{v:.d$}"));
+        println!(
+            "{:>7} | {:>10.0} {:>9.0} {:>9.0} | {:>10} {:>9} {:>9} | {:>7} {:>7} {:>7}",
+            p.clients,
+            p.ops_per_sec,
+            p.p50_us,
+            p.p99_us,
+            f(e.map(|e| e.ops_per_sec), 0),
+            f(e.map(|e| e.p50_us), 0),
+            f(e.map(|e| e.p99_us), 0),
+            f(x.map(|x| x.throughput_ratio), 2),
+            f(x.map(|x| x.p50_ratio), 2),
+            f(x.map(|x| x.p99_ratio), 2),
+        );
+    }
+    println!();
+    for t in &r.targets {
+        println!(
+            "{} {}: goal {}, measured {}",
+            if t.met { "MET    " } else { "NOT MET" },
+            t.name,
+            t.goal,
+            t.measured
+        );
+    }
+}
