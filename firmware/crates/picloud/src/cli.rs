@@ -17,10 +17,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100
 )]
 pub struct Cli {
-    /// The cluster to talk to: any node's HOST:PORT, such as 127.0.0.1:7000 (for commands that
-    /// need one).
+    /// The cluster to talk to: its HTTPS API, such as https://127.0.0.1:8443/ (default: the
+    /// profile `picloud dev` writes), or a node's HOST:PORT for `cluster` and `log` commands.
     #[arg(long, global = true, env = "PICLOUD_CLUSTER", value_name = "URL")]
     pub cluster: Option<String>,
+
+    /// The cluster CA certificate (PEM) to trust over HTTPS (default: the profile's).
+    #[arg(long, global = true, env = "PICLOUD_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 
     /// When to colour output; NO_COLOR in the environment also turns colour off.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
@@ -48,6 +52,17 @@ pub enum Command {
     /// Work with `.picloud` resource declarations.
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Run a complete single-node cluster on this machine (HTTPS API on 127.0.0.1:8443).
+    #[cfg(unix)]
+    Dev(crate::cli_ext::DevArgs),
+    /// Watch the cluster's committed events.
+    #[cfg(unix)]
+    #[command(subcommand)]
+    Events(crate::cli_ext::EventsCommand),
+    /// Query the cluster's RDF graph with SPARQL.
+    #[cfg(unix)]
+    #[command(subcommand)]
+    Graph(crate::cli_ext::GraphCommand),
     /// Run a cluster node: the replicated event log and its client API.
     #[cfg(unix)]
     Node(NodeArgs),
@@ -79,6 +94,15 @@ pub struct NodeArgs {
     /// Another node's address; `picloud cluster init` admits these (repeatable).
     #[arg(long, value_name = "ADDR")]
     pub peer: Vec<String>,
+
+    /// Also serve the HTTPS API (IRIs, SPARQL, commands, events) on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub api: Option<String>,
+
+    /// With --api: the cluster CA (certificate and key PEM files), shared by every node;
+    /// created in the data directory if missing.
+    #[arg(long, value_name = "DIR", requires = "api")]
+    pub ca_dir: Option<PathBuf>,
 }
 
 /// `picloud cluster …` (talks to the node named by `--cluster`).
@@ -146,9 +170,19 @@ pub enum ResourceCommand {
     Validate(ValidateArgs),
     /// Show what applying a directory would create, change or delete.
     ///
-    /// No cluster can be reached by this build yet, so the plan is computed offline against
-    /// an empty cluster: everything declared is a creation.
+    /// The plan is computed offline, against an empty cluster: everything declared is a
+    /// creation. (`resource apply` prints what the cluster actually changed.)
     Plan(PlanArgs),
+    /// Validate, then apply a directory to the cluster; shows each committed event and the
+    /// resources' statuses. Exits 0 when committed, 1 when refused or a resource failed.
+    #[cfg(unix)]
+    Apply(crate::cli_ext::ApplyArgs),
+    /// Delete products (every resource, then the product), named by a directory or --product.
+    #[cfg(unix)]
+    Delete(crate::cli_ext::DeleteArgs),
+    /// Show a product's resources and their statuses.
+    #[cfg(unix)]
+    Status(crate::cli_ext::StatusArgs),
 }
 
 /// Arguments of `resource validate`.

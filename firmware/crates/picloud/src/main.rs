@@ -10,8 +10,14 @@
 //! Exit codes: 0 success, 1 invalid input (diagnostics were printed), 2 usage error
 //! (bad arguments, unreadable paths).
 
+#[cfg(unix)]
+mod backend;
 mod cli;
+#[cfg(unix)]
+mod cli_ext;
 mod commands;
+#[cfg(unix)]
+mod http_client;
 mod input;
 mod style;
 

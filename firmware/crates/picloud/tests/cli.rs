@@ -233,7 +233,7 @@ fn t31_help_lists_only_working_commands() {
         .collect();
     assert_eq!(
         commands,
-        ["resource", "node", "cluster", "help"],
+        ["resource", "dev", "events", "graph", "node", "cluster", "help"],
         "--help lists commands that do not work yet:\n{help}"
     );
     let out = picloud(&["resource", "--help"]);

@@ -3,7 +3,11 @@
 #[cfg(unix)]
 mod cluster;
 #[cfg(unix)]
+mod dev;
+#[cfg(unix)]
 mod node;
+#[cfg(unix)]
+mod remote;
 mod resource;
 
 use anyhow::Result;
@@ -15,7 +19,33 @@ use crate::Outcome;
 /// Runs the parsed command line.
 pub fn run(cli: &Cli, style: &Style) -> Result<Outcome> {
     match &cli.command {
+        #[cfg(unix)]
+        Command::Resource(crate::cli::ResourceCommand::Apply(a)) => {
+            remote::resource(cli, &remote::ResourceRemote::Apply(a), style)
+        }
+        #[cfg(unix)]
+        Command::Resource(crate::cli::ResourceCommand::Delete(a)) => {
+            remote::resource(cli, &remote::ResourceRemote::Delete(a), style)
+        }
+        #[cfg(unix)]
+        Command::Resource(crate::cli::ResourceCommand::Status(a)) => {
+            remote::resource(cli, &remote::ResourceRemote::Status(a), style)
+        }
         Command::Resource(cmd) => resource::run(cli, cmd, style),
+        #[cfg(unix)]
+        Command::Dev(args) => dev::run(args),
+        #[cfg(unix)]
+        Command::Events(cmd) => remote::events(cli, cmd),
+        #[cfg(unix)]
+        Command::Graph(cmd) => remote::graph(cli, cmd),
+        // An https:// cluster (or the dev profile) answers `cluster status` over the HTTPS
+        // API; a HOST:PORT goes to the node's client protocol.
+        #[cfg(unix)]
+        Command::Cluster(crate::cli::ClusterCommand::Status { output })
+            if crate::http_client::is_https(cli.cluster.as_deref()) =>
+        {
+            remote::cluster_status(cli, *output)
+        }
         #[cfg(unix)]
         Command::Node(args) => node::run(args),
         #[cfg(unix)]

@@ -16,11 +16,16 @@ pub fn run(cli: &Cli, cmd: &ResourceCommand, style: &Style) -> Result<Outcome> {
     match cmd {
         ResourceCommand::Validate(args) => validate(args, style),
         ResourceCommand::Plan(args) => plan(cli, args, style),
+        // Dispatched to `remote` before reaching here.
+        #[cfg(unix)]
+        ResourceCommand::Apply(_) | ResourceCommand::Delete(_) | ResourceCommand::Status(_) => Err(
+            anyhow::anyhow!("internal: remote command dispatched offline"),
+        ),
     }
 }
 
 /// Reads and checks the apply set, printing diagnostics. `None` means invalid.
-fn check(
+pub(crate) fn check(
     files: &[SourceFile],
     format: DiagnosticFormat,
     style: &Style,
@@ -97,7 +102,7 @@ fn plan(cli: &Cli, args: &PlanArgs, style: &Style) -> Result<Outcome> {
     };
     if cli.cluster.is_some() {
         eprintln!(
-            "note: this build cannot reach a cluster yet; --cluster is ignored and the plan is computed against an empty cluster"
+            "note: plans are computed offline; --cluster is ignored and the plan is computed against an empty cluster"
         );
     }
     // Offline: the state is an empty cluster. Nothing is committed, so the correlation id

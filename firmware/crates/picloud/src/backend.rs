@@ -1,0 +1,470 @@
+//! [`RaftBackend`]: the HTTP layer's [`Backend`] over a Raft node.
+//!
+//! - A **tailer** task reads the node's event store in offset order, decodes each event
+//!   (`picloud_events::decode_log`) and folds it into the product state
+//!   (`picloud_product_core::apply`) and the RDF [`Projection`]. Records that are not
+//!   event envelopes (the hidden `picloud log append` debugging command writes raw bytes)
+//!   are skipped, but still counted.
+//! - **Commands** are decided on the node that receives them, against its folded state,
+//!   and committed with [`Op::AppendIf`] at the folded event count: if another node
+//!   committed in between, the state machine refuses the append (deterministically, on
+//!   every replica) and the command is decided again against the newer state. Before
+//!   deciding, the node takes a linearizable read barrier and waits until its fold has
+//!   caught up with it, so a decision never starts from a state older than an
+//!   acknowledged write. Commands on one node are serialised by an async mutex.
+//! - The **projection** is rebuilt from the event store at start (the Raft crate has no
+//!   snapshot hook for it yet): start-up costs one replay of the log (see `docs/perf.md`
+//!   for the rebuild rate).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use picloud_api::{ClusterStatus, NodeStatus};
+use picloud_domain::{IriBuilder, Name};
+use picloud_events::{decode_log, encode_log, Envelope};
+use picloud_http::{Backend, BackendError, BoxFuture, Clock, EventStream, SubmitOutcome};
+use picloud_product_core::{apply, decide, Command, ProductState};
+use picloud_projection::{GraphReader, Projection};
+use picloud_raft::openraft::ServerState;
+use picloud_raft::{ClientError, ClientRequest, EventStore, Op, RaftNode};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often a command is decided again after a concurrent commit refused it.
+const MAX_DECIDE_ATTEMPTS: u32 = 16;
+/// How long `submit` and `wait_projected` wait for the local fold.
+const FOLD_WAIT: Duration = Duration::from_secs(10);
+/// Events read per event-store read.
+const READ_BATCH: usize = 512;
+
+/// Gives the backend access to a node it does not own (`picloud node` keeps the
+/// [`RaftNode`] in its own state).
+pub trait NodeHandle: Send + Sync + 'static {
+    /// The node.
+    fn node(&self) -> &RaftNode;
+}
+
+impl NodeHandle for RaftNode {
+    fn node(&self) -> &RaftNode {
+        self
+    }
+}
+
+struct Fold {
+    state: ProductState,
+    projection: Projection,
+    /// Records folded (= the next offset), updated with the state under the same lock.
+    count: u64,
+}
+
+/// The [`Backend`] of `picloud dev` and `picloud node --api`.
+pub struct RaftBackend {
+    handle: RwLock<Option<Arc<dyn NodeHandle>>>,
+    events: Arc<EventStore>,
+    fold: Arc<Mutex<Fold>>,
+    reader: GraphReader,
+    /// Events folded so far (= next offset to fold).
+    folded: watch::Receiver<u64>,
+    iri: IriBuilder,
+    clock: Clock,
+    submit_lock: tokio::sync::Mutex<()>,
+    client: u128,
+    seq: AtomicU64,
+    ca_fingerprint: Option<String>,
+    tailer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RaftBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftBackend")
+            .field("domain", self.iri.domain())
+            .finish_non_exhaustive()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Internal(e.to_string())
+}
+
+fn unavailable(e: &ClientError) -> BackendError {
+    BackendError::Unavailable(e.to_string())
+}
+
+fn poisoned() -> BackendError {
+    BackendError::Internal("the fold lock is poisoned".into())
+}
+
+/// The name a node goes by in the API (`node-<id>`).
+pub fn node_name(id: u64) -> String {
+    format!("node-{id}")
+}
+
+impl RaftBackend {
+    /// Starts the backend over `handle`'s node: folds the whole event store (rebuilding
+    /// the projection), then keeps tailing it. Must run inside a tokio runtime.
+    pub async fn start(
+        handle: Arc<dyn NodeHandle>,
+        iri: IriBuilder,
+        clock: Clock,
+        ca_fingerprint: Option<String>,
+    ) -> Result<Arc<RaftBackend>, BackendError> {
+        let projection = Projection::new(iri.clone()).map_err(internal)?;
+        let reader = projection.reader();
+        let fold = Arc::new(Mutex::new(Fold {
+            state: ProductState::default(),
+            projection,
+            count: 0,
+        }));
+        let events = Arc::clone(handle.node().event_store());
+        let metrics = handle.node().raft().metrics();
+        let (tx, folded) = watch::channel(0u64);
+        // The initial replay happens on the tailer too; `start` waits for it below.
+        let target = events.count_and_hash().0;
+        let tailer = tokio::spawn(tail(Arc::clone(&events), Arc::clone(&fold), tx, metrics));
+        let client = picloud::client::random_u128().map_err(internal)?;
+        let backend = Arc::new(RaftBackend {
+            handle: RwLock::new(Some(handle)),
+            events,
+            fold,
+            reader,
+            folded,
+            iri,
+            clock,
+            submit_lock: tokio::sync::Mutex::new(()),
+            client,
+            seq: AtomicU64::new(0),
+            ca_fingerprint,
+            tailer: Mutex::new(Some(tailer)),
+        });
+        // Replaying a long log can take a while: no deadline here.
+        let mut rx = backend.folded.clone();
+        while *rx.borrow_and_update() < target {
+            if rx.changed().await.is_err() {
+                return Err(internal("the projection stopped during the initial replay"));
+            }
+        }
+        Ok(backend)
+    }
+
+    /// Stops tailing and lets go of the node (so its owner can shut it down). Open event
+    /// streams end; later calls answer `Unavailable`.
+    pub fn close(&self) {
+        if let Ok(mut h) = self.handle.write() {
+            *h = None;
+        }
+        if let Ok(mut t) = self.tailer.lock() {
+            if let Some(t) = t.take() {
+                t.abort();
+            }
+        }
+    }
+
+    fn handle(&self) -> Result<Arc<dyn NodeHandle>, BackendError> {
+        self.handle
+            .read()
+            .map_err(|_| poisoned())?
+            .clone()
+            .ok_or_else(|| BackendError::Unavailable("this node is shutting down".into()))
+    }
+
+    /// Events folded into the state and the graph so far.
+    pub fn folded(&self) -> u64 {
+        *self.folded.borrow()
+    }
+
+    async fn wait_folded(&self, count: u64, limit: Duration) -> bool {
+        let mut rx = self.folded.clone();
+        let wait = async {
+            while *rx.borrow_and_update() < count {
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+            true
+        };
+        tokio::time::timeout(limit, wait).await.unwrap_or(false)
+    }
+
+    async fn submit_inner(&self, command: Command) -> Result<SubmitOutcome, BackendError> {
+        let handle = self.handle()?;
+        let node = handle.node();
+        let _serial = self.submit_lock.lock().await;
+        for _ in 0..MAX_DECIDE_ATTEMPTS {
+            // Read barrier: everything acknowledged before now is applied locally ...
+            node.read_events(u64::MAX, 0, true)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            // ... and folded.
+            let applied = self.events.count_and_hash().0;
+            if !self.wait_folded(applied, FOLD_WAIT).await {
+                return Err(BackendError::Unavailable(
+                    "this node's projection is not catching up with the log".into(),
+                ));
+            }
+            // The adapter reads the clock; the core gets it as an argument.
+            let now = (self.clock)().ok_or_else(|| internal("the clock is unreadable"))?;
+            let (expected, events) = {
+                let fold = self.fold.lock().map_err(|_| poisoned())?;
+                let expected = fold.count;
+                let events = decide(&fold.state, &command, now, &self.iri)
+                    .map_err(BackendError::Rejected)?;
+                (expected, events)
+            };
+            if events.is_empty() {
+                return Ok(SubmitOutcome {
+                    correlation_id: command.correlation_id(),
+                    events,
+                    first_offset: None,
+                });
+            }
+            let payloads = events
+                .iter()
+                .map(encode_log)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?;
+            let n = payloads.len();
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let request = ClientRequest {
+                client: self.client,
+                seq,
+                op: Op::AppendIf {
+                    expected_offset: expected,
+                    payloads,
+                },
+            };
+            let response = match node.append(request).await {
+                Ok(r) => r,
+                Err(ClientError::Rejected { reason }) => {
+                    return Err(BackendError::Unavailable(format!(
+                        "the cluster refused the append: {reason}"
+                    )))
+                }
+                Err(e) => return Err(unavailable(&e)),
+            };
+            if response.refused(expected, n) {
+                // Another node committed first: decide again against the newer state.
+                continue;
+            }
+            let last = response.first_offset + u64::try_from(n).unwrap_or(u64::MAX);
+            // Best effort: the HTTP layer reports `projected` from `wait_projected`.
+            let _ = self.wait_folded(last, FOLD_WAIT).await;
+            return Ok(SubmitOutcome {
+                correlation_id: command.correlation_id(),
+                events,
+                first_offset: Some(response.first_offset),
+            });
+        }
+        Err(BackendError::Unavailable(format!(
+            "the log kept moving: {MAX_DECIDE_ATTEMPTS} decisions were overtaken by other commits"
+        )))
+    }
+
+    fn status_now(&self) -> Result<ClusterStatus, BackendError> {
+        let handle = self.handle()?;
+        let node = handle.node();
+        let m = node.metrics();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let nodes = membership
+            .nodes()
+            .map(|(id, info)| {
+                let name = node_name(*id);
+                let iri = Name::parse(&name)
+                    .map(|n| self.iri.node(&n).as_str().to_owned())
+                    .unwrap_or_default();
+                let reachable = *id == m.id
+                    || m.replication
+                        .as_ref()
+                        .map_or(m.current_leader.is_some(), |r| {
+                            r.get(id).is_some_and(Option::is_some)
+                        });
+                NodeStatus {
+                    name,
+                    iri,
+                    role: if voters.contains(id) {
+                        "voter".into()
+                    } else {
+                        "learner".into()
+                    },
+                    address: Some(info.addr.clone()),
+                    leader: m.current_leader == Some(*id),
+                    reachable,
+                }
+            })
+            .collect();
+        let (products, projected) = {
+            let fold = self.fold.lock().map_err(|_| poisoned())?;
+            (
+                fold.state
+                    .products()
+                    .map(|(p, _)| p.to_string())
+                    .collect::<Vec<_>>(),
+                fold.projection.cursor(),
+            )
+        };
+        let count = self.events.count_and_hash().0;
+        Ok(ClusterStatus {
+            domain: self.iri.domain().as_str().to_owned(),
+            iri: self.iri.cluster().as_str().to_owned(),
+            this_node: Some(node_name(m.id)),
+            leader: m.current_leader.map(node_name),
+            nodes,
+            products,
+            committed_offset: count.checked_sub(1),
+            projected_offset: projected,
+            ca_fingerprint: self.ca_fingerprint.clone(),
+        })
+    }
+}
+
+impl Drop for RaftBackend {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The tailer: folds events in offset order, forever.
+async fn tail(
+    events: Arc<EventStore>,
+    fold: Arc<Mutex<Fold>>,
+    folded: watch::Sender<u64>,
+    mut metrics: watch::Receiver<picloud_raft::openraft::RaftMetrics<u64, picloud_raft::PeerInfo>>,
+) {
+    let mut next = 0u64;
+    let mut warned = false;
+    loop {
+        let batch = match events.read(next, READ_BATCH).await {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("warning: reading the event store at offset {next}: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            // Woken by the next apply (metrics change), or every 100 ms at worst.
+            if let Ok(Err(_)) =
+                tokio::time::timeout(Duration::from_millis(100), metrics.changed()).await
+            {
+                // Raft stopped: keep polling slowly until the backend is closed.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            continue;
+        }
+        {
+            let Ok(mut f) = fold.lock() else { return };
+            for (offset, bytes) in batch {
+                if offset != next {
+                    break;
+                }
+                match decode_log(&bytes) {
+                    Ok(envelope) => {
+                        apply(&mut f.state, &envelope);
+                        if let Err(e) = f.projection.apply(&envelope, offset) {
+                            eprintln!("warning: projecting the event at offset {offset}: {e}");
+                        }
+                    }
+                    Err(e) => {
+                        if !warned {
+                            eprintln!(
+                                "note: the record at offset {offset} is not an event envelope \
+                                 ({e}); such records are skipped"
+                            );
+                            warned = true;
+                        }
+                    }
+                }
+                next = offset + 1;
+            }
+            f.count = next;
+            folded.send_replace(next);
+        }
+    }
+}
+
+impl Backend for RaftBackend {
+    fn iri(&self) -> IriBuilder {
+        self.iri.clone()
+    }
+
+    fn graph(&self) -> GraphReader {
+        self.reader.clone()
+    }
+
+    fn submit(&self, command: Command) -> BoxFuture<'_, Result<SubmitOutcome, BackendError>> {
+        Box::pin(self.submit_inner(command))
+    }
+
+    fn subscribe(&self, from_offset: u64) -> EventStream {
+        let events = Arc::clone(&self.events);
+        let rx = self.folded.clone();
+        let buffer: std::collections::VecDeque<(u64, Envelope)> = Default::default();
+        Box::pin(futures_util::stream::unfold(
+            (from_offset, rx, events, buffer),
+            |(mut next, mut rx, events, mut buffer)| async move {
+                loop {
+                    if let Some(item) = buffer.pop_front() {
+                        return Some((Ok(item), (next, rx, events, buffer)));
+                    }
+                    // Only what has been folded: an event shown here is in the graph.
+                    let folded = *rx.borrow_and_update();
+                    if next < folded {
+                        let limit = usize::try_from(folded - next)
+                            .unwrap_or(READ_BATCH)
+                            .min(READ_BATCH);
+                        match events.read(next, limit).await {
+                            Ok(batch) => {
+                                for (offset, bytes) in batch {
+                                    next = offset + 1;
+                                    if let Ok(e) = decode_log(&bytes) {
+                                        buffer.push_back((offset, e));
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                return Some((
+                                    Err(BackendError::Internal(e.to_string())),
+                                    (u64::MAX, rx, events, buffer),
+                                ))
+                            }
+                        }
+                        continue;
+                    }
+                    if rx.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            },
+        ))
+    }
+
+    fn cluster_status(&self) -> BoxFuture<'_, Result<ClusterStatus, BackendError>> {
+        let result = self.status_now();
+        Box::pin(async move { result })
+    }
+
+    fn wait_projected(&self, offset: u64) -> BoxFuture<'_, bool> {
+        Box::pin(self.wait_folded(offset.saturating_add(1), FOLD_WAIT))
+    }
+}
+
+/// Whether `node` is (or becomes within `limit`) part of a cluster with a leader.
+pub async fn wait_for_leader(node: &RaftNode, limit: Duration) -> bool {
+    let mut rx = node.raft().metrics();
+    let wait = async {
+        loop {
+            {
+                let m = rx.borrow_and_update();
+                if m.current_leader.is_some() && m.state != ServerState::Shutdown {
+                    return true;
+                }
+            }
+            if rx.changed().await.is_err() {
+                return false;
+            }
+        }
+    };
+    tokio::time::timeout(limit, wait).await.unwrap_or(false)
+}
