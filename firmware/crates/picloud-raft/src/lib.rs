@@ -54,8 +54,8 @@ pub use state_machine::{
     StateMachine, EVENTS_DIR,
 };
 pub use types::{
-    ClientRequest, ClientResponse, Entry, LogId, NodeId, Op, PeerInfo, Raft, SnapshotMeta,
-    StorageError, StoredMembership, TypeConfig,
+    BatchResponse, ClientBatch, ClientRequest, ClientResponse, Entry, LogId, NodeId, Op, PeerInfo,
+    Raft, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
 /// Directory of the Raft log under the data directory.

@@ -13,13 +13,14 @@ use openraft::error::{
 };
 use openraft::{ChangeMembers, RaftMetrics, ServerState, SnapshotPolicy};
 use picloud_log::{Log, LogConfig};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::error::{ClientError, NodeError};
 use crate::log_store::LogStore;
 use crate::network::{self, Connector, Handler, NetworkFactory, PeerPool};
 use crate::state_machine::{EventStore, SmConfig, StateMachine};
-use crate::types::{ClientRequest, ClientResponse, NodeId, Op, PeerInfo, Raft};
+use crate::types::{ClientBatch, ClientRequest, ClientResponse, NodeId, Op, PeerInfo, Raft};
 use crate::voters::{learners_by_seniority, plan_voters, MAX_VOTERS};
 use crate::wire::{Request, Response};
 use crate::RAFT_DIR;
@@ -111,9 +112,81 @@ pub struct NodeStatus {
     pub event_hash: u64,
 }
 
+type Reply = oneshot::Sender<Result<ClientResponse, ClientError>>;
+
+/// Most requests in one Raft entry.
+pub const MAX_BATCH_REQUESTS: usize = 4096;
+/// Most payload bytes in one Raft entry (below the engine's 8 MiB record limit).
+pub const MAX_BATCH_BYTES: usize = 6 << 20;
+/// Batches submitted to openraft and not yet answered. While all are in
+/// flight, new requests queue up and form the next batch, so the batch size
+/// adapts to the load (1 request when idle).
+pub const MAX_BATCHES_IN_FLIGHT: usize = 2;
+
+fn payload_bytes(req: &ClientRequest) -> usize {
+    match &req.op {
+        Op::Append { payload } => payload.len(),
+        Op::AppendBatch { payloads } | Op::AppendIf { payloads, .. } => {
+            payloads.iter().map(Vec::len).sum()
+        }
+    }
+}
+
+/// Groups concurrent client requests into one Raft entry each time openraft
+/// can take another (see [`ClientBatch`]).
+async fn batcher(raft: Raft, mut rx: mpsc::UnboundedReceiver<(ClientRequest, Reply)>) {
+    let permits = Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT));
+    let mut carry: Option<(ClientRequest, Reply)> = None;
+    loop {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let first = match carry.take() {
+            Some(x) => x,
+            None => match rx.recv().await {
+                Some(x) => x,
+                None => return,
+            },
+        };
+        let mut bytes = payload_bytes(&first.0);
+        let mut requests = vec![first.0];
+        let mut replies = vec![first.1];
+        while requests.len() < MAX_BATCH_REQUESTS {
+            let Ok((req, tx)) = rx.try_recv() else { break };
+            let b = payload_bytes(&req);
+            if bytes + b > MAX_BATCH_BYTES {
+                carry = Some((req, tx));
+                break;
+            }
+            bytes += b;
+            requests.push(req);
+            replies.push(tx);
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match raft.client_write(ClientBatch { requests }).await {
+                Ok(resp) => {
+                    // A missing response drops its sender: the caller sees Unavailable.
+                    for (tx, r) in replies.into_iter().zip(resp.data.responses) {
+                        let _ = tx.send(Ok(r));
+                    }
+                }
+                Err(e) => {
+                    let e = write_err(e);
+                    for tx in replies {
+                        let _ = tx.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
+
 struct Shared {
     id: NodeId,
     raft: Raft,
+    batch_tx: mpsc::UnboundedSender<(ClientRequest, Reply)>,
     events: Arc<EventStore>,
     pool: Arc<PeerPool>,
     forward_retries: u32,
@@ -127,6 +200,7 @@ pub struct RaftNode {
     info: PeerInfo,
     local_addr: SocketAddr,
     server: JoinHandle<()>,
+    batcher: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -173,13 +247,16 @@ impl Shared {
                 reason: format!("request of {bytes} payload bytes exceeds {MAX_REQUEST_BYTES}"),
             });
         }
-        self.raft
-            .client_write(req)
-            .await
-            .map(|r| r.data)
-            .map_err(write_err)
+        let (tx, rx) = oneshot::channel();
+        self.batch_tx
+            .send((req, tx))
+            .map_err(|_| fatal("write batcher stopped"))?;
+        rx.await.unwrap_or_else(|_| {
+            Err(ClientError::Unavailable {
+                reason: "write dropped by the batcher".into(),
+            })
+        })
     }
-
     async fn local_read_index(&self) -> Result<Option<u64>, ClientError> {
         match self.raft.ensure_linearizable().await {
             Ok(l) => Ok(l.map(|l| l.index)),
@@ -333,9 +410,12 @@ impl RaftNode {
         )
         .await
         .map_err(|e| NodeError::Fatal(e.to_string()))?;
+        let (batch_tx, batch_rx) = mpsc::unbounded_channel();
+        let batcher = tokio::spawn(batcher(raft.clone(), batch_rx));
         let shared = Arc::new(Shared {
             id: config.id,
             raft,
+            batch_tx,
             events,
             pool,
             forward_retries: config.forward_retries,
@@ -343,6 +423,7 @@ impl RaftNode {
         });
         let server = network::serve(listener, config.connector.clone(), Arc::clone(&shared));
         Ok(RaftNode {
+            batcher,
             shared,
             info,
             local_addr,
@@ -496,7 +577,10 @@ impl RaftNode {
 
     /// Commits `request` through the leader, from any node: on a follower it
     /// is forwarded over the transport, following `ForwardToLeader` hints and
-    /// waiting out elections, at most `forward_retries` times.
+    /// waiting out elections, at most `forward_retries` times. On the leader,
+    /// concurrent requests are grouped into one Raft entry ([`ClientBatch`]):
+    /// at most [`MAX_BATCHES_IN_FLIGHT`] batches are in openraft at a time and
+    /// the next one takes everything queued meanwhile.
     pub async fn append(&self, request: ClientRequest) -> Result<ClientResponse, ClientError> {
         let s = &self.shared;
         s.with_leader(
@@ -574,6 +658,7 @@ impl RaftNode {
     /// data directory can be reopened by a new [`RaftNode::start`].
     pub async fn shutdown(self) -> Result<(), NodeError> {
         self.server.abort();
+        self.batcher.abort();
         let _ = (&mut { self.server }).await;
         let r = self
             .shared

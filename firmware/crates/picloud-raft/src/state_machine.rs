@@ -70,8 +70,8 @@ use tokio::sync::watch;
 
 use crate::error::StoreError;
 use crate::types::{
-    ClientResponse, Entry, LogId, NodeId, Op, SnapshotMeta, StorageError, StoredMembership,
-    TypeConfig,
+    BatchResponse, ClientRequest, ClientResponse, Entry, LogId, NodeId, Op, SnapshotMeta,
+    StorageError, StoredMembership, TypeConfig,
 };
 
 /// Directory of the event store under the data directory.
@@ -406,16 +406,11 @@ impl StateMachine {
     }
 
     /// Applies one entry to the in-memory state, collecting new events.
-    fn apply_one(&mut self, entry: Entry, out: &mut Vec<(u64, Vec<u8>)>) -> ClientResponse {
+    fn apply_one(&mut self, entry: Entry, out: &mut Vec<(u64, Vec<u8>)>) -> BatchResponse {
         let index = entry.log_id.index;
         self.data.last_applied = Some(entry.log_id);
-        let here = ClientResponse {
-            first_offset: self.data.event_count,
-            count: 0,
-            duplicate: false,
-        };
         let resp = match entry.payload {
-            EntryPayload::Blank => here,
+            EntryPayload::Blank => BatchResponse::default(),
             EntryPayload::Membership(m) => {
                 let members: BTreeSet<NodeId> = m.nodes().map(|(id, _)| *id).collect();
                 self.data.joined.retain(|id, _| members.contains(id));
@@ -424,56 +419,70 @@ impl StateMachine {
                 }
                 self.data.last_membership = StoredMembership::new(Some(entry.log_id), m);
                 *lock(&self.store.joined) = self.data.joined.clone();
-                here
+                BatchResponse::default()
             }
-            EntryPayload::Normal(req) => {
-                if let Some(s) = self.data.sessions.get(&req.client) {
-                    if req.seq <= s.seq {
-                        return ClientResponse {
-                            duplicate: true,
-                            ..s.response
-                        };
-                    }
-                }
-                let payloads = match req.op {
-                    Op::Append { payload } => vec![payload],
-                    Op::AppendBatch { payloads } => payloads,
-                    // The condition is checked here, at apply time, against the
-                    // replicated event count: every node refuses or appends alike.
-                    Op::AppendIf {
-                        expected_offset,
-                        payloads,
-                    } if expected_offset == self.data.event_count => payloads,
-                    Op::AppendIf { .. } => Vec::new(),
-                };
-                let first = self.data.event_count;
-                let count = u32::try_from(payloads.len()).unwrap_or(u32::MAX);
-                for p in payloads {
-                    self.data.hash = hash_event(self.data.hash, &p);
-                    out.push((self.data.event_count, p));
-                    self.data.event_count += 1;
-                }
-                let response = ClientResponse {
-                    first_offset: first,
-                    count,
-                    duplicate: false,
-                };
-                if let Some(old) = self.data.sessions.insert(
-                    req.client,
-                    Session {
-                        seq: req.seq,
-                        response,
-                        index,
-                    },
-                ) {
-                    self.by_index.remove(&(old.index, req.client));
-                }
-                self.by_index.insert((index, req.client));
-                response
-            }
+            EntryPayload::Normal(batch) => BatchResponse {
+                responses: batch
+                    .requests
+                    .into_iter()
+                    .map(|req| self.apply_request(req, index, out))
+                    .collect(),
+            },
         };
         self.evict(index);
         resp
+    }
+
+    /// Applies one client request of the entry at `index` (exactly-once rule).
+    fn apply_request(
+        &mut self,
+        req: ClientRequest,
+        index: u64,
+        out: &mut Vec<(u64, Vec<u8>)>,
+    ) -> ClientResponse {
+        if let Some(s) = self.data.sessions.get(&req.client) {
+            if req.seq <= s.seq {
+                return ClientResponse {
+                    duplicate: true,
+                    ..s.response
+                };
+            }
+        }
+        let payloads = match req.op {
+            Op::Append { payload } => vec![payload],
+            Op::AppendBatch { payloads } => payloads,
+            // The condition is checked here, at apply time, against the
+            // replicated event count: every node refuses or appends alike.
+            Op::AppendIf {
+                expected_offset,
+                payloads,
+            } if expected_offset == self.data.event_count => payloads,
+            Op::AppendIf { .. } => Vec::new(),
+        };
+        let first = self.data.event_count;
+        let count = u32::try_from(payloads.len()).unwrap_or(u32::MAX);
+        for p in payloads {
+            self.data.hash = hash_event(self.data.hash, &p);
+            out.push((self.data.event_count, p));
+            self.data.event_count += 1;
+        }
+        let response = ClientResponse {
+            first_offset: first,
+            count,
+            duplicate: false,
+        };
+        if let Some(old) = self.data.sessions.insert(
+            req.client,
+            Session {
+                seq: req.seq,
+                response,
+                index,
+            },
+        ) {
+            self.by_index.remove(&(old.index, req.client));
+        }
+        self.by_index.insert((index, req.client));
+        response
     }
 
     async fn saved(&self) -> Result<Option<(SnapshotMeta, SmData)>, StorageError> {
@@ -588,7 +597,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((self.data.last_applied, self.data.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ClientResponse>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<BatchResponse>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,

@@ -147,11 +147,35 @@ impl ClientResponse {
     }
 }
 
+/// The application data of one Raft entry: client requests batched by the
+/// leader's write batcher (see [`crate::RaftNode::append`]). openraft 0.9's
+/// core waits for each log append to be durable before it takes the next
+/// request, so one entry per request would cap a leader at one request per
+/// fsync; batching makes that one fsync per batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientBatch {
+    /// The requests, applied in order.
+    pub requests: Vec<ClientRequest>,
+}
+
+impl fmt::Display for ClientBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "batch of {}", self.requests.len())
+    }
+}
+
+/// The responses to a [`ClientBatch`], one per request, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    /// One response per request.
+    pub responses: Vec<ClientResponse>,
+}
+
 openraft::declare_raft_types!(
     /// The PiCloud Raft type configuration.
     pub TypeConfig:
-        D = ClientRequest,
-        R = ClientResponse,
+        D = ClientBatch,
+        R = BatchResponse,
         NodeId = NodeId,
         Node = PeerInfo,
         Entry = openraft::Entry<TypeConfig>,

@@ -14,8 +14,8 @@ use openraft::testing::{StoreBuilder, Suite};
 use openraft::{CommittedLeaderId, EntryPayload, Membership, RaftSnapshotBuilder};
 use picloud_log::{Log, LogConfig};
 use picloud_raft::{
-    ClientRequest, ClientResponse, Entry, LogId, LogStore, Op, SmConfig, StateMachine,
-    StorageError, TypeConfig,
+    BatchResponse, ClientBatch, ClientRequest, ClientResponse, Entry, LogId, LogStore, Op,
+    SmConfig, StateMachine, StorageError, TypeConfig,
 };
 
 struct Builder;
@@ -41,8 +41,15 @@ fn log_id(term: u64, index: u64) -> LogId {
 fn normal(index: u64, client: u128, seq: u64, op: Op) -> Entry {
     Entry {
         log_id: log_id(1, index),
-        payload: EntryPayload::Normal(ClientRequest { client, seq, op }),
+        payload: EntryPayload::Normal(ClientBatch {
+            requests: vec![ClientRequest { client, seq, op }],
+        }),
     }
+}
+
+/// The per-request responses of applied entries, flattened.
+fn flat(r: Vec<BatchResponse>) -> Vec<ClientResponse> {
+    r.into_iter().flat_map(|b| b.responses).collect()
 }
 
 fn append(p: &[u8]) -> Op {
@@ -64,8 +71,8 @@ fn exactly_once_and_offsets() {
     rt().block_on(async {
         let dir = TempDir::new("sm");
         let mut sm = StateMachine::open(dir.path(), SmConfig::default()).unwrap();
-        let r = sm
-            .apply([
+        let r = flat(
+            sm.apply([
                 normal(1, 7, 1, append(b"a")),
                 normal(
                     2,
@@ -80,7 +87,8 @@ fn exactly_once_and_offsets() {
                 normal(5, 8, 1, append(b"d")),
             ])
             .await
-            .unwrap();
+            .unwrap(),
+        );
         assert_eq!(
             r[0],
             ClientResponse {
@@ -137,8 +145,8 @@ fn append_if_appends_only_at_the_expected_offset() {
             expected_offset,
             payloads: p.iter().map(|b| b.to_vec()).collect(),
         };
-        let r = sm
-            .apply([
+        let r = flat(
+            sm.apply([
                 // Two writers decided against the same state (0 events): the
                 // first wins, the second is refused deterministically.
                 normal(1, 7, 1, cond(0, &[b"a", b"b"])),
@@ -153,7 +161,8 @@ fn append_if_appends_only_at_the_expected_offset() {
                 normal(6, 7, 2, cond(9, &[b"z"])),
             ])
             .await
-            .unwrap();
+            .unwrap(),
+        );
         assert_eq!(
             (r[0].first_offset, r[0].count, r[0].duplicate),
             (0, 2, false)
