@@ -110,6 +110,8 @@ struct Comparison {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Report {
+    /// 1-minute load average before and after the measurements.
+    load_average: [f64; 2],
     machine: String,
     value_bytes: usize,
     secs_per_level: u64,
@@ -288,7 +290,7 @@ fn log_file(p: &Path) -> Result<std::fs::File> {
 // ---------------------------------------------------------------------------------------
 // PiCloud
 
-async fn bench_picloud(args: &Args, tmp: &Path) -> Result<Vec<Level>> {
+fn build_picloud() -> Result<PathBuf> {
     say!("building the release binary (cargo build --release -p picloud)");
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-p", "picloud"])
@@ -297,14 +299,28 @@ async fn bench_picloud(args: &Args, tmp: &Path) -> Result<Vec<Level>> {
     if !st.success() {
         bail!("building picloud failed");
     }
-    let bin = repo_root().join("target/release/picloud");
+    Ok(repo_root().join("target/release/picloud"))
+}
+
+/// The 1-minute load average: other work on the machine skews every figure.
+fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path) -> Result<Vec<Level>> {
     let addrs: Vec<String> = (1..=3).map(|i| format!("127.0.0.{i}:27100")).collect();
     let mut procs = Vec::new();
     for (i, a) in addrs.iter().enumerate() {
         let data = tmp.join(format!("picloud-{i}"));
         std::fs::create_dir_all(&data)?;
-        let mut cmd = Command::new(&bin);
-        cmd.arg("node").arg("--data").arg(&data).args(["--listen", a]);
+        let mut cmd = Command::new(bin);
+        cmd.arg("node")
+            .arg("--data")
+            .arg(&data)
+            .args(["--listen", a]);
         for p in addrs.iter().filter(|p| *p != a) {
             cmd.args(["--peer", p]);
         }
@@ -497,7 +513,10 @@ fn machine() -> String {
         })
         .map_or(0, |k| k / 1024 / 1024);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{cpu}, {cores} cores, {mem} GiB RAM, Linux {}", kernel.trim())
+    format!(
+        "{cpu}, {cores} cores, {mem} GiB RAM, Linux {}",
+        kernel.trim()
+    )
 }
 
 fn main() -> Result<()> {
@@ -520,6 +539,13 @@ fn main() -> Result<()> {
 }
 
 async fn run(args: &Args, tmp: &Path) -> Result<Report> {
+    // Build before measuring anything, so that all measurements run back to back.
+    let bin = if args.skip_picloud {
+        PathBuf::new()
+    } else {
+        build_picloud()?
+    };
+    let load_before = loadavg();
     say!("floors: fio fdatasync in {}", tmp.display());
     let fio_dir = tmp.join("fio");
     std::fs::create_dir_all(&fio_dir)?;
@@ -541,8 +567,9 @@ async fn run(args: &Args, tmp: &Path) -> Result<Report> {
     let picloud = if args.skip_picloud {
         Vec::new()
     } else {
-        bench_picloud(args, tmp).await?
+        bench_picloud(args, tmp, &bin).await?
     };
+    let load_after = loadavg();
     let ratios: Vec<Comparison> = picloud
         .iter()
         .filter_map(|p| {
@@ -576,12 +603,16 @@ async fn run(args: &Args, tmp: &Path) -> Result<Report> {
         let floor = floors.fdatasync_p50_us + floors.loopback_rtt_p50_us;
         targets.push(Target {
             name: "p50 at 1 client".into(),
-            goal: format!("<= 1.3 x (fdatasync p50 + loopback rtt p50) = {:.0} µs", 1.3 * floor),
+            goal: format!(
+                "<= 1.3 x (fdatasync p50 + loopback rtt p50) = {:.0} µs",
+                1.3 * floor
+            ),
             measured: format!("{:.0} µs = {:.2} x floor", p.p50_us, p.p50_us / floor),
             met: p.p50_us <= 1.3 * floor,
         });
     }
     Ok(Report {
+        load_average: [load_before, load_after],
         machine: machine(),
         value_bytes: VALUE_LEN,
         secs_per_level: args.secs,
@@ -598,6 +629,10 @@ fn print_report(r: &Report) {
     println!("machine: {}", r.machine);
     println!("etcd: {}", r.etcd_version);
     println!(
+        "load average (1 min) before / after: {:.2} / {:.2}",
+        r.load_average[0], r.load_average[1]
+    );
+    println!(
         "floors: fdatasync p50 {:.0} µs / p99 {:.0} µs (fio, 256 B writes); loopback TCP rtt p50 {:.1} µs / p99 {:.1} µs",
         r.floors.fdatasync_p50_us,
         r.floors.fdatasync_p99_us,
@@ -610,7 +645,16 @@ fn print_report(r: &Report) {
     );
     println!(
         "{:>7} | {:>10} {:>9} {:>9} | {:>10} {:>9} {:>9} | {:>7} {:>7} {:>7}",
-        "clients", "picloud/s", "p50 µs", "p99 µs", "etcd/s", "p50 µs", "p99 µs", "tput x", "p50 x", "p99 x"
+        "clients",
+        "picloud/s",
+        "p50 µs",
+        "p99 µs",
+        "etcd/s",
+        "p50 µs",
+        "p99 µs",
+        "tput x",
+        "p50 x",
+        "p99 x"
     );
     for p in &r.picloud {
         let e = r.etcd.iter().find(|e| e.clients == p.clients);

@@ -1,5 +1,7 @@
 //! The real `picloud` binary, run the way a user runs it, from the repository root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -161,7 +161,7 @@ impl Node {
 
     fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let mut c = self.child.take()?;
-        unsafe_free_sigterm(c.id());
+        sigterm(c.id());
         for _ in 0..100 {
             if let Ok(Some(s)) = c.try_wait() {
                 return Some(s);
@@ -173,7 +173,7 @@ impl Node {
     }
 }
 
-fn unsafe_free_sigterm(pid: u32) {
+fn sigterm(pid: u32) {
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
@@ -323,40 +323,38 @@ fn c01_cluster_commands_end_to_end() {
 }
 
 /// One client's record of one append.
-fn client_load(
+async fn client_load(
     c: usize,
     addrs: Vec<String>,
     stop: Arc<AtomicBool>,
     start: Instant,
     ops: Arc<Mutex<Vec<history::Op>>>,
-) -> impl std::future::Future<Output = ()> {
-    async move {
-        let mut addrs = addrs;
-        let k = c % addrs.len();
-        addrs.rotate_left(k);
-        let client = Client::with_timeout(addrs, Duration::from_secs(2));
-        let mut session = Session::with_id(0xC0FFEE_0000 + c as u128);
-        session.deadline = Duration::from_secs(8);
-        let mut n = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            n += 1;
-            let value = format!("c{c}-{n:07}").into_bytes();
-            let invoke = start.elapsed().as_nanos() as u64;
-            let r = session.append(&client, vec![value.clone()]).await;
-            let at = start.elapsed().as_nanos() as u64;
-            let ack = match r {
-                Ok(resp) => {
-                    assert!(!resp.duplicate || resp.count == 1, "{resp:?}");
-                    Some(history::Ack {
-                        at,
-                        offset: resp.first_offset,
-                    })
-                }
-                Err(RequestError::Indeterminate { .. }) => None,
-                Err(e) => panic!("client {c}: append refused: {e}"),
-            };
-            ops.lock().unwrap().push(history::Op { value, invoke, ack });
-        }
+) {
+    let mut addrs = addrs;
+    let k = c % addrs.len();
+    addrs.rotate_left(k);
+    let client = Client::with_timeout(addrs, Duration::from_secs(2));
+    let mut session = Session::with_id(0x00C0_FFEE_0000 + c as u128);
+    session.deadline = Duration::from_secs(8);
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let value = format!("c{c}-{n:07}").into_bytes();
+        let invoke = start.elapsed().as_nanos() as u64;
+        let r = session.append(&client, vec![value.clone()]).await;
+        let at = start.elapsed().as_nanos() as u64;
+        let ack = match r {
+            Ok(resp) => {
+                assert!(!resp.duplicate || resp.count == 1, "{resp:?}");
+                Some(history::Ack {
+                    at,
+                    offset: resp.first_offset,
+                })
+            }
+            Err(RequestError::Indeterminate { .. }) => None,
+            Err(e) => panic!("client {c}: append refused: {e}"),
+        };
+        ops.lock().unwrap().push(history::Op { value, invoke, ack });
     }
 }
 
