@@ -12,6 +12,14 @@
 //!   with the voter policy ([`voters`]), writes from any node (forwarded to the
 //!   leader), linearizable reads, status.
 //!
+//! # Raft entries
+//!
+//! The application data of an entry is a [`ClientBatch`]: the leader groups
+//! concurrent [`ClientRequest`]s into one entry (openraft 0.9's core waits for
+//! each log append to be durable before taking the next request, so one entry
+//! per request would cost one fsync per request). Each request keeps its own
+//! exactly-once record and [`ClientResponse`].
+//!
 //! # On disk
 //!
 //! ```text
@@ -48,7 +56,10 @@ pub mod wire;
 pub use error::{ClientError, FrameError, NodeError, StoreError, TransportError};
 pub use log_store::LogStore;
 pub use network::Connector;
-pub use node::{NodeConfig, NodeStatus, RaftNode, MAX_REQUEST_BYTES};
+pub use node::{
+    NodeConfig, NodeStatus, RaftNode, MAX_BATCHES_IN_FLIGHT, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS,
+    MAX_REQUEST_BYTES,
+};
 pub use state_machine::{
     hash_event, EventStore, Session, SmConfig, SmData, SnapshotBuilder, SnapshotImage,
     StateMachine, EVENTS_DIR,
