@@ -109,8 +109,8 @@ impl DevLock {
     }
 }
 
-/// Loads the CA from the data directory, or creates and saves it.
-fn cluster_ca(data: &Path) -> Result<(ClusterCa, bool)> {
+/// Loads the CA from `data` (`ca.pem`, `ca-key.pem`), or creates and saves it there.
+pub(crate) fn cluster_ca(data: &Path) -> Result<(ClusterCa, bool)> {
     let cert = data.join(CA_CERT);
     let key = data.join(CA_KEY);
     if cert.exists() && key.exists() {

@@ -7,6 +7,8 @@ mod dev;
 #[cfg(unix)]
 mod node;
 #[cfg(unix)]
+mod node_api;
+#[cfg(unix)]
 mod remote;
 mod resource;
 

@@ -68,6 +68,12 @@ fn node_id(data: &Path) -> Result<NodeId> {
     }
 }
 
+impl crate::backend::NodeHandle for NodeState {
+    fn node(&self) -> &RaftNode {
+        &self.node
+    }
+}
+
 async fn serve(args: &NodeArgs) -> Result<Outcome> {
     let data: PathBuf = args.data.clone();
     std::fs::create_dir_all(&data)
@@ -97,6 +103,14 @@ async fn serve(args: &NodeArgs) -> Result<Outcome> {
         peers: args.peer.clone(),
         node,
     });
+    let api = match &args.api {
+        Some(addr) => {
+            let ca_dir = args.ca_dir.clone().unwrap_or_else(|| data.clone());
+            let handle: Arc<dyn crate::backend::NodeHandle> = Arc::clone(&state) as _;
+            Some(super::node_api::start(handle, addr, &ca_dir).await?)
+        }
+        None => None,
+    };
     println!("node {id} ready: listening on {local}, advertised as {advertise}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
 
@@ -117,6 +131,9 @@ async fn serve(args: &NodeArgs) -> Result<Outcome> {
     drop(listener);
     conns.abort_all();
     while conns.join_next().await.is_some() {}
+    if let Some(api) = api {
+        api.stop().await;
+    }
     match Arc::try_unwrap(state) {
         Ok(s) => s.node.shutdown().await.map_err(|e| anyhow!("{e}"))?,
         Err(s) => s.node.raft().shutdown().await.map_err(|e| anyhow!("{e}"))?,
