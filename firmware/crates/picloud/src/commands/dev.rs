@@ -185,18 +185,18 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
     let node = RaftNode::start(config)
         .await
         .map_err(|e| anyhow!("start the node: {e}"))?;
-    let fresh = node
-        .metrics()
-        .membership_config
-        .membership()
-        .nodes()
-        .next()
-        .is_none();
-    if fresh {
+    let initialized = node
+        .raft()
+        .is_initialized()
+        .await
+        .map_err(|e| anyhow!("read the node's state: {e}"))?;
+    if !initialized {
         let members = BTreeMap::from([(NODE_ID, node.peer_info())]);
-        node.initialize(members)
-            .await
-            .map_err(|e| anyhow!("form the single-node cluster: {e}"))?;
+        match node.initialize(members).await {
+            // Refused: it already holds a log (initialised by an earlier run).
+            Ok(()) | Err(picloud_raft::ClientError::Rejected { .. }) => {}
+            Err(e) => return Err(anyhow!("form the single-node cluster: {e}")),
+        }
     }
     if !wait_for_leader(&node, Duration::from_secs(15)).await {
         return Err(anyhow!("the single-node cluster elected no leader in 15 s"));

@@ -1,0 +1,528 @@
+//! `picloud dev` and the HTTPS CLI, run as a user runs them: the real binary, a temporary
+//! data and config directory (through `XDG_*`), free ports, curl for the IRIs. Plus three
+//! `picloud node --api` processes on 127.0.0.1/.2/.3.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../..")
+        .canonicalize()
+        .unwrap()
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "picloud-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The CLI with its config and data under `home`.
+fn picloud(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_picloud"))
+        .args(args)
+        .current_dir(repo_root())
+        .env_remove("PICLOUD_CLUSTER")
+        .env_remove("PICLOUD_CA")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A background process whose stdout lines arrive on a channel; SIGTERM on drop.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Proc {
+    fn spawn(home: &Path, args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_picloud"))
+            .args(args)
+            .current_dir(repo_root())
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx2.send(format!("stderr: {line}")).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle`; returns everything printed so far.
+    fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.seen.iter().any(|l| l.contains(needle)) {
+                return self.seen.join("\n");
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(e) => {
+                    std::thread::sleep(Duration::from_millis(200));
+                    panic!(
+                        "no line with `{needle}` within {limit:?} ({e:?}, exit {:?}); got:\n{}",
+                        self.child.try_wait(),
+                        self.seen.join("\n")
+                    )
+                }
+            }
+        }
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+fn curl(ca: &Path, accept: &str, url: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .args([
+            "-H",
+            &format!("Accept: {accept}"),
+            "-w",
+            "\n%{http_code}",
+            url,
+        ])
+        .output()
+        .expect("curl is installed");
+    let body = text(&out.stdout);
+    let (body, code) = body.rsplit_once('\n').unwrap_or((&body, ""));
+    (body.to_owned(), code.to_owned())
+}
+
+#[test]
+fn dev_cluster_end_to_end_and_restart() {
+    let home = TempDir::new("dev");
+    let port = free_port("127.0.0.1");
+    let listen = format!("127.0.0.1:{port}");
+    let url = format!("https://{listen}/");
+    let data = home.0.join("data/picloud/dev");
+    let ca = data.join("ca.pem");
+
+    // Start: URL and fingerprint printed, profile written (0600).
+    let mut dev = Proc::spawn(&home.0, &["dev", "--listen", &listen]);
+    let banner = dev.wait_for("Stop with Ctrl-C", Duration::from_secs(30));
+    assert!(
+        banner.contains(&format!("URL             {url}")),
+        "{banner}"
+    );
+    assert!(banner.contains("CA fingerprint  "), "{banner}");
+    let profile = home.0.join("config/picloud/profile.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&profile).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let key_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(data.join("ca-key.pem"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(key_mode & 0o777, 0o600);
+
+    // A second `picloud dev` on the same data directory is refused, naming the holder.
+    let second = picloud(&home.0, &["dev", "--listen", "127.0.0.1:0"]);
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second.stderr));
+    let err = text(&second.stderr);
+    assert!(err.contains("is in use"), "{err}");
+    assert!(
+        err.contains(&format!("process {}", dev.child.id())),
+        "{err}"
+    );
+
+    // Apply: committed, progress per resource, honest statuses.
+    let out = ok(
+        &picloud(&home.0, &["resource", "apply", "examples/photo-app"]),
+        "apply",
+    );
+    assert!(
+        out.contains("declared container photo-app/api-server"),
+        "{out}"
+    );
+    assert!(out.contains("committed 9 events"), "{out}");
+    assert!(
+        out.contains("Declared   — waiting for the workload controller"),
+        "{out}"
+    );
+    assert!(!out.contains("Ready"), "{out}");
+    let correlation = out
+        .lines()
+        .find_map(|l| l.strip_prefix("correlation id "))
+        .unwrap()
+        .to_owned();
+
+    // curl the product IRI as Turtle.
+    let (body, code) = curl(&ca, "text/turtle", &format!("{url}products/photo-app"));
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("a pc:Product"), "{body}");
+    assert!(body.contains("pc:version \"1.0.0\""), "{body}");
+
+    // SPARQL through the CLI finds the container.
+    let out = ok(
+        &picloud(
+            &home.0,
+            &[
+                "graph",
+                "query",
+                "--product",
+                "photo-app",
+                "PREFIX pc: <https://picloud.local/ontology#> SELECT ?c ?image WHERE { ?c a pc:Container ; pc:image ?image }",
+            ],
+        ),
+        "graph query",
+    );
+    assert!(
+        out.contains("<https://picloud.local/products/photo-app/containers/api-server>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("photo-api:1.0.0") && out.contains("(1 row)"),
+        "{out}"
+    );
+    let out = ok(
+        &picloud(
+            &home.0,
+            &[
+                "graph",
+                "query",
+                "-o",
+                "json",
+                "SELECT ?p WHERE { ?p a <https://picloud.local/ontology#Product> }",
+            ],
+        ),
+        "graph query json",
+    );
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["results"]["bindings"].as_array().unwrap().len(), 1);
+
+    // The event stream, filtered by correlation id.
+    let out = ok(
+        &picloud(
+            &home.0,
+            &[
+                "events",
+                "stream",
+                "--correlation-id",
+                &correlation,
+                "--limit",
+                "9",
+            ],
+        ),
+        "events stream",
+    );
+    assert_eq!(out.lines().count(), 9, "{out}");
+    assert!(out.lines().all(|l| l.contains(&correlation)), "{out}");
+    assert!(out.contains("ResourceDeclared"), "{out}");
+
+    // Re-applying unchanged files commits nothing.
+    let out = ok(
+        &picloud(&home.0, &["resource", "apply", "examples/photo-app"]),
+        "re-apply",
+    );
+    assert!(out.contains("no changes"), "{out}");
+    let status = ok(
+        &picloud(&home.0, &["cluster", "status", "-o", "json"]),
+        "cluster status",
+    );
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["committedOffset"], 8, "{status}");
+    assert_eq!(status["products"][0], "photo-app");
+
+    // resource status.
+    let out = ok(
+        &picloud(&home.0, &["resource", "status", "photo-app"]),
+        "status",
+    );
+    assert!(
+        out.contains("api-server") && out.contains("Declared"),
+        "{out}"
+    );
+    let missing = picloud(&home.0, &["resource", "status", "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+
+    // Stop (SIGTERM) and start again: everything is still there.
+    assert_eq!(dev.terminate(), Some(0));
+    drop(dev);
+    // A new port (another test may have taken the old one meanwhile); the profile follows.
+    let listen = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let url = format!("https://{listen}/");
+    let mut dev = Proc::spawn(&home.0, &["dev", "--listen", &listen]);
+    let banner = dev.wait_for("Stop with Ctrl-C", Duration::from_secs(30));
+    assert!(banner.contains("9 in the log"), "{banner}");
+    let out = ok(
+        &picloud(&home.0, &["resource", "status", "photo-app"]),
+        "status after restart",
+    );
+    assert!(out.contains("api-server"), "{out}");
+    let (body, code) = curl(
+        &ca,
+        "text/turtle",
+        &format!("{url}products/photo-app/containers/api-server"),
+    );
+    assert_eq!(code, "200", "{body}");
+
+    // Delete cascades; then the product is gone.
+    let out = ok(
+        &picloud(&home.0, &["resource", "delete", "examples/photo-app"]),
+        "delete",
+    );
+    assert!(out.contains("deleted photo-app: 9 events"), "{out}");
+    let (_, code) = curl(&ca, "text/turtle", &format!("{url}products/photo-app"));
+    assert_eq!(code, "404");
+    assert_eq!(dev.terminate(), Some(0));
+}
+
+#[test]
+fn three_nodes_serve_the_same_graph() {
+    let home = TempDir::new("nodes");
+    let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+    let raft: Vec<String> = ips
+        .iter()
+        .map(|ip| format!("{ip}:{}", free_port(ip)))
+        .collect();
+    let api: Vec<String> = ips
+        .iter()
+        .map(|ip| format!("{ip}:{}", free_port(ip)))
+        .collect();
+    let ca_dir = home.0.join("ca");
+    let mut nodes = Vec::new();
+    for (i, (r, a)) in raft.iter().zip(&api).enumerate() {
+        let data = home.0.join(format!("n{i}"));
+        let mut args: Vec<String> = vec![
+            "node".into(),
+            "--data".into(),
+            data.display().to_string(),
+            "--listen".into(),
+            r.clone(),
+            "--api".into(),
+            a.clone(),
+            "--ca-dir".into(),
+            ca_dir.display().to_string(),
+        ];
+        for p in &raft {
+            args.push("--peer".into());
+            args.push(p.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut p = Proc::spawn(&home.0, &args);
+        // One at a time: the first creates the shared CA, the others load it.
+        p.wait_for("ready", Duration::from_secs(30));
+        nodes.push(p);
+    }
+    ok(
+        &picloud(&home.0, &["cluster", "init", "--cluster", &raft[0]]),
+        "cluster init",
+    );
+    let ca = ca_dir.join("ca.pem");
+    let ca_s = ca.display().to_string();
+    // Apply through a node that is not the one initialised (likely a follower).
+    let out = ok(
+        &picloud(
+            &home.0,
+            &[
+                "resource",
+                "apply",
+                "examples/photo-app",
+                "--cluster",
+                &format!("https://{}/", api[1]),
+                "--ca",
+                &ca_s,
+            ],
+        ),
+        "apply via node 2",
+    );
+    assert!(out.contains("committed 9 events"), "{out}");
+    // Every node answers the IRI and SPARQL after the projection lag.
+    for a in &api {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (body, code) = curl(
+                &ca,
+                "text/turtle",
+                &format!("https://{a}/products/photo-app/containers/api-server"),
+            );
+            if code == "200" {
+                assert!(body.contains("pc:Container"), "{body}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{a}: {code} {body}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = ok(
+            &picloud(
+                &home.0,
+                &[
+                    "graph",
+                    "query",
+                    "--cluster",
+                    &format!("https://{a}/"),
+                    "--ca",
+                    &ca_s,
+                    "SELECT ?p WHERE { ?p a <https://picloud.local/ontology#Product> }",
+                ],
+            ),
+            "query",
+        );
+        assert!(
+            out.contains("<https://picloud.local/products/photo-app>"),
+            "{a}: {out}"
+        );
+    }
+    // Concurrent commands through different nodes both commit (conditional appends).
+    let c0 = format!("https://{}/", api[0]);
+    let c2 = format!("https://{}/", api[2]);
+    let home_path = home.0.clone();
+    let ca2 = ca_s.clone();
+    let t = std::thread::spawn(move || {
+        picloud(
+            &home_path,
+            &[
+                "resource",
+                "apply",
+                "examples/home-hub",
+                "--cluster",
+                &c2,
+                "--ca",
+                &ca2,
+            ],
+        )
+    });
+    ok(
+        &picloud(
+            &home.0,
+            &[
+                "resource",
+                "delete",
+                "--product",
+                "photo-app",
+                "--cluster",
+                &c0,
+                "--ca",
+                &ca_s,
+            ],
+        ),
+        "delete via node 1",
+    );
+    ok(&t.join().unwrap(), "apply home-hub via node 3");
+    let out = ok(
+        &picloud(
+            &home.0,
+            &[
+                "cluster",
+                "status",
+                "-o",
+                "json",
+                "--cluster",
+                &c0,
+                "--ca",
+                &ca_s,
+            ],
+        ),
+        "cluster status",
+    );
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["nodes"].as_array().unwrap().len(), 3, "{s}");
+    assert!(s["leader"].is_string(), "{s}");
+    for mut n in nodes {
+        assert_eq!(n.terminate(), Some(0));
+    }
+}
