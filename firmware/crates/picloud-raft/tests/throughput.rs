@@ -64,18 +64,18 @@ async fn load_probe() {
         lat[lat.len() * 99 / 100]
     );
 
-    for clients in [16u128, 256] {
+    for (clients, on) in [(16u128, 0usize), (256, 0), (256, 1)] {
         let per = 4000 / clients as u64;
         let t = Instant::now();
         let mut set = tokio::task::JoinSet::new();
         for c in 0..clients {
-            let n = Arc::clone(&nodes[0]);
+            let n = Arc::clone(&nodes[on]);
             set.spawn(async move {
                 let mut l = Vec::new();
                 for seq in 1..=per {
                     let t = Instant::now();
                     n.append(ClientRequest {
-                        client: 1000 * clients + c,
+                        client: 1000 * clients + 100_000 * on as u128 + c,
                         seq,
                         op: Op::Append {
                             payload: vec![2; 256],
@@ -95,7 +95,8 @@ async fn load_probe() {
         let secs = t.elapsed().as_secs_f64();
         all.sort();
         println!(
-            "{clients} clients: {:.0} writes/s, p50 {:?} p99 {:?}",
+            "{clients} clients on node {}: {:.0} writes/s, p50 {:?} p99 {:?}",
+            on + 1,
             all.len() as f64 / secs,
             all[all.len() / 2],
             all[all.len() * 99 / 100]
