@@ -126,7 +126,16 @@ pub(crate) fn cluster_ca(data: &Path) -> Result<(ClusterCa, bool)> {
     Ok((ca, true))
 }
 
+/// The URL clients use: a wildcard listen address is reached over loopback.
 fn url_of(addr: SocketAddr) -> String {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
     format!("https://{addr}/")
 }
 
