@@ -1,11 +1,11 @@
 //! [`RaftNode`]: one PiCloud node's Raft instance, storage and transport.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{ClientError, NodeError};
 use crate::log_store::LogStore;
-use crate::network::{self, Connector, Handler, NetworkFactory, PeerPool};
+use crate::network::{self, Connector, Handler, NetworkFactory, PeerConn, PeerPool};
 use crate::state_machine::{EventStore, SmConfig, StateMachine};
 use crate::types::{ClientBatch, ClientRequest, ClientResponse, NodeId, Op, PeerInfo, Raft};
 use crate::voters::{learners_by_seniority, plan_voters, MAX_VOTERS};
@@ -183,10 +183,91 @@ async fn batcher(raft: Raft, mut rx: mpsc::UnboundedReceiver<(ClientRequest, Rep
     }
 }
 
+/// Forwards queued writes to one leader address, many per RPC
+/// ([`Request::ClientWriteBatch`]), at most [`MAX_BATCHES_IN_FLIGHT`] RPCs at a time.
+async fn forward_loop(
+    conn: Arc<PeerConn>,
+    timeout: Duration,
+    mut rx: mpsc::UnboundedReceiver<(ClientRequest, Reply)>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT));
+    let mut carry: Option<(ClientRequest, Reply)> = None;
+    loop {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let first = match carry.take() {
+            Some(x) => x,
+            None => match rx.recv().await {
+                Some(x) => x,
+                None => return,
+            },
+        };
+        let mut bytes = payload_bytes(&first.0);
+        let mut requests = vec![first.0];
+        let mut replies = vec![first.1];
+        while requests.len() < MAX_BATCH_REQUESTS {
+            let Ok((req, tx)) = rx.try_recv() else { break };
+            let b = payload_bytes(&req);
+            if bytes + b > MAX_BATCH_BYTES {
+                carry = Some((req, tx));
+                break;
+            }
+            bytes += b;
+            requests.push(req);
+            replies.push(tx);
+        }
+        let conn = Arc::clone(&conn);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let fail = |reason: String| ClientError::Unavailable { reason };
+            match conn
+                .call(Request::ClientWriteBatch(requests), timeout)
+                .await
+            {
+                Ok(Response::ClientWriteBatch(results)) => {
+                    for (tx, r) in replies.into_iter().zip(results) {
+                        let _ = tx.send(r);
+                    }
+                }
+                Ok(other) => {
+                    let e = fail(format!("unexpected response {}", kind(&other)));
+                    for tx in replies {
+                        let _ = tx.send(Err(e.clone()));
+                    }
+                }
+                Err(e) => {
+                    let e = fail(e.to_string());
+                    for tx in replies {
+                        let _ = tx.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn kind(r: &Response) -> &'static str {
+    match r {
+        Response::AppendEntries(_) => "AppendEntries",
+        Response::Vote(_) => "Vote",
+        Response::InstallSnapshot(_) => "InstallSnapshot",
+        Response::ClientWrite(_) => "ClientWrite",
+        Response::ReadIndex(_) => "ReadIndex",
+        Response::ClientWriteBatch(_) => "ClientWriteBatch",
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 struct Shared {
     id: NodeId,
     raft: Raft,
     batch_tx: mpsc::UnboundedSender<(ClientRequest, Reply)>,
+    /// Per leader address: the queue of writes forwarded there in batches.
+    forward_queues: Mutex<HashMap<String, mpsc::UnboundedSender<(ClientRequest, Reply)>>>,
     events: Arc<EventStore>,
     pool: Arc<PeerPool>,
     forward_retries: u32,
@@ -257,6 +338,60 @@ impl Shared {
             })
         })
     }
+
+    /// Forwards a write to the leader at `addr` through that peer's batcher.
+    async fn forward_write(
+        &self,
+        addr: String,
+        req: ClientRequest,
+    ) -> Result<ClientResponse, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut q = lock(&self.forward_queues);
+            let sender = q.entry(addr.clone()).or_insert_with(|| {
+                let (qtx, qrx) = mpsc::unbounded_channel();
+                tokio::spawn(forward_loop(
+                    self.pool.get(&addr),
+                    self.forward_timeout,
+                    qrx,
+                ));
+                qtx
+            });
+            if let Err(mpsc::error::SendError((req, tx))) = sender.send((req, tx)) {
+                // The loop ended (cannot happen while we hold the sender); start afresh.
+                q.remove(&addr);
+                drop((req, tx));
+                return Err(ClientError::Unavailable {
+                    reason: format!("forwarder to {addr} stopped"),
+                });
+            }
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(ClientError::Unavailable {
+                reason: "forwarded write dropped".into(),
+            })
+        })
+    }
+
+    /// Sends one request to `addr` and maps the transport outcome.
+    async fn remote_call<T>(
+        &self,
+        addr: String,
+        req: Request,
+        unwrap: impl FnOnce(Response) -> Option<Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        match self.pool.get(&addr).call(req, self.forward_timeout).await {
+            Ok(resp) => unwrap(resp).unwrap_or_else(|| {
+                Err(ClientError::Unavailable {
+                    reason: "unexpected response kind".into(),
+                })
+            }),
+            Err(e) => Err(ClientError::Unavailable {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     async fn local_read_index(&self) -> Result<Option<u64>, ClientError> {
         match self.raft.ensure_linearizable().await {
             Ok(l) => Ok(l.map(|l| l.index)),
@@ -276,12 +411,11 @@ impl Shared {
     }
 
     /// Runs `local` here or `remote` on the leader, following hints.
-    #[allow(clippy::needless_lifetimes)] // elision does not reach the closure's return type
+    #[allow(clippy::needless_lifetimes)] // elision does not reach the closures' return types
     async fn with_leader<'a, T>(
         &'a self,
         mut local: impl FnMut() -> Pin<Box<dyn Future<Output = Result<T, ClientError>> + Send + 'a>>,
-        remote: impl Fn() -> Request,
-        unwrap: impl Fn(Response) -> Option<Result<T, ClientError>>,
+        remote: impl Fn(String) -> Pin<Box<dyn Future<Output = Result<T, ClientError>> + Send + 'a>>,
     ) -> Result<T, ClientError> {
         let mut target: Option<(NodeId, PeerInfo)> = None;
         let mut last = ClientError::Unavailable {
@@ -290,22 +424,7 @@ impl Shared {
         for attempt in 0..=self.forward_retries {
             let r = match &target {
                 None => local().await,
-                Some((_, peer)) => match self
-                    .pool
-                    .get(&peer.addr)
-                    .call(remote(), self.forward_timeout)
-                    .await
-                {
-                    Ok(resp) => match unwrap(resp) {
-                        Some(r) => r,
-                        None => Err(ClientError::Unavailable {
-                            reason: "unexpected response kind".into(),
-                        }),
-                    },
-                    Err(e) => Err(ClientError::Unavailable {
-                        reason: e.to_string(),
-                    }),
-                },
+                Some((_, peer)) => remote(peer.addr.clone()).await,
             };
             match r {
                 Ok(v) => return Ok(v),
@@ -353,6 +472,21 @@ impl Handler for Shared {
                 // Forwarded requests are executed here only, never forwarded again.
                 Request::ClientWrite(r) => Response::ClientWrite(self.local_write(r).await),
                 Request::ReadIndex => Response::ReadIndex(self.local_read_index().await),
+                Request::ClientWriteBatch(reqs) => {
+                    // Queue all into the local batcher first, then collect in order.
+                    let pending: Vec<_> = reqs
+                        .into_iter()
+                        .map(|r| {
+                            let me = Arc::clone(&self);
+                            tokio::spawn(async move { me.local_write(r).await })
+                        })
+                        .collect();
+                    let mut out = Vec::with_capacity(pending.len());
+                    for p in pending {
+                        out.push(p.await.unwrap_or_else(|e| Err(fatal(e))));
+                    }
+                    Response::ClientWriteBatch(out)
+                }
             }
         })
     }
@@ -416,6 +550,7 @@ impl RaftNode {
             id: config.id,
             raft,
             batch_tx,
+            forward_queues: Mutex::new(HashMap::new()),
             events,
             pool,
             forward_retries: config.forward_retries,
@@ -585,11 +720,7 @@ impl RaftNode {
         let s = &self.shared;
         s.with_leader(
             || Box::pin(s.local_write(request.clone())),
-            || Request::ClientWrite(request.clone()),
-            |r| match r {
-                Response::ClientWrite(r) => Some(r),
-                _ => None,
-            },
+            |addr| Box::pin(s.forward_write(addr, request.clone())),
         )
         .await
     }
@@ -610,10 +741,11 @@ impl RaftNode {
             let index = s
                 .with_leader(
                     || Box::pin(s.local_read_index()),
-                    || Request::ReadIndex,
-                    |r| match r {
-                        Response::ReadIndex(r) => Some(r),
-                        _ => None,
+                    |addr| {
+                        Box::pin(s.remote_call(addr, Request::ReadIndex, |r| match r {
+                            Response::ReadIndex(r) => Some(r),
+                            _ => None,
+                        }))
                     },
                 )
                 .await?;

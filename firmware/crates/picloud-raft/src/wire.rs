@@ -59,6 +59,8 @@ pub enum Request {
     ClientWrite(ClientRequest),
     /// Ask the leader for a linearizable read index.
     ReadIndex,
+    /// Several client writes forwarded together (answered in order).
+    ClientWriteBatch(Vec<ClientRequest>),
 }
 
 /// Responses.
@@ -76,6 +78,8 @@ pub enum Response {
     ClientWrite(Result<ClientResponse, ClientError>),
     /// To [`Request::ReadIndex`]: the log index a read must wait for (None: nothing committed).
     ReadIndex(Result<Option<u64>, ClientError>),
+    /// To [`Request::ClientWriteBatch`]: one result per request, in order.
+    ClientWriteBatch(Vec<Result<ClientResponse, ClientError>>),
 }
 
 /// Encodes a message as one frame (header included).
