@@ -85,6 +85,10 @@ struct Level {
     ops_per_sec: f64,
     p50_us: f64,
     p99_us: f64,
+    max_us: f64,
+    /// Operations still unanswered when the level ended (a worker stuck on one request
+    /// lowers throughput without showing in the percentiles).
+    unfinished: u64,
     errors: u64,
 }
 
@@ -163,6 +167,7 @@ where
             let mut lat = Vec::new();
             let mut errors = 0u64;
             let mut n = 0u64;
+            let mut unfinished = 0u64;
             loop {
                 let t0 = Instant::now();
                 if t0 >= end {
@@ -171,6 +176,9 @@ where
                 n += 1;
                 let r = op(c, n).await;
                 let t1 = Instant::now();
+                if t1 > end {
+                    unfinished += 1;
+                }
                 if t0 >= start && t1 <= end {
                     match r {
                         Ok(()) => lat.push((t1 - t0).as_nanos() as u64),
@@ -178,15 +186,17 @@ where
                     }
                 }
             }
-            (lat, errors)
+            (lat, errors, unfinished)
         }));
     }
     let mut all = Vec::new();
     let mut errors = 0;
+    let mut unfinished = 0;
     for t in tasks {
-        if let Ok((l, e)) = t.await {
+        if let Ok((l, e, u)) = t.await {
             all.extend(l);
             errors += e;
+            unfinished += u;
         }
     }
     all.sort_unstable();
@@ -198,6 +208,8 @@ where
         ops_per_sec: ops as f64 / secs as f64,
         p50_us: percentile(&all, 0.50),
         p99_us: percentile(&all, 0.99),
+        max_us: percentile(&all, 1.0),
+        unfinished,
         errors,
     }
 }
@@ -386,12 +398,14 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path) -> Result<Vec<Level>
         })
         .await;
         say!(
-            "picloud {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  ({} errors)",
+            "picloud {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  max {:>8.0} µs  ({} errors, {} unfinished at the end)",
             l.clients,
             l.ops_per_sec,
             l.p50_us,
             l.p99_us,
-            l.errors
+            l.max_us,
+            l.errors,
+            l.unfinished
         );
         levels.push(l);
     }
@@ -477,12 +491,14 @@ async fn bench_etcd(args: &Args, tmp: &Path) -> Result<Vec<Level>> {
         })
         .await;
         say!(
-            "etcd    {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  ({} errors)",
+            "etcd    {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  max {:>8.0} µs  ({} errors, {} unfinished at the end)",
             l.clients,
             l.ops_per_sec,
             l.p50_us,
             l.p99_us,
-            l.errors
+            l.max_us,
+            l.errors,
+            l.unfinished
         );
         levels.push(l);
     }
