@@ -236,6 +236,35 @@ async fn three_nodes_over_tcp() {
     assert_eq!(voters.len(), 4);
     assert!(voters.contains(&4));
 
+    // Restart the node that snapshotted and purged its log: it comes back from
+    // snapshot + log tail (event store truncated to the snapshot, re-applied).
+    let (id, addr) = (lid, live[li].local_addr());
+    let node = live.remove(li);
+    node.shutdown().await.unwrap();
+    let survivors: Vec<&RaftNode> = live.iter().collect();
+    let _ = leader_of(&survivors).await;
+    let w = live[0]
+        .append(req(5000, 1, "while-restarting"))
+        .await
+        .unwrap();
+    assert_eq!(w.first_offset, 46);
+    let back = RaftNode::start(config(id, &dirs[(id - 1) as usize], &addr.to_string()))
+        .await
+        .unwrap();
+    live.push(back);
+    let refs: Vec<&RaftNode> = live.iter().collect();
+    caught_up(&refs).await;
+    let reference = all_events(&live[0]).await;
+    assert_eq!(reference.len(), 47);
+    for n in &live {
+        assert_eq!(
+            all_events(n).await,
+            reference,
+            "node {} after snapshot restart",
+            n.id()
+        );
+    }
+
     for n in live {
         n.shutdown().await.unwrap();
     }
