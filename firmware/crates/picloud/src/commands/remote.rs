@@ -2,6 +2,7 @@
 //! `events stream`, `graph query` and `cluster status` (for an `https://` cluster).
 
 use std::collections::BTreeSet;
+use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use hyper::Method;
@@ -368,7 +369,7 @@ fn stream(cli: &Cli, args: &StreamArgs) -> Result<Outcome> {
             .sse(&path, |ev| {
                 let envelope = decode_json(&ev.data).context("an event the CLI cannot read")?;
                 let offset = ev.id.as_deref().unwrap_or("?");
-                match args.output {
+                let line = match args.output {
                     OutputFormat::Json => {
                         let mut v: Value = serde_json::from_str(&ev.data)?;
                         if let Value::Object(m) = &mut v {
@@ -380,17 +381,23 @@ fn stream(cli: &Cli, args: &StreamArgs) -> Result<Outcome> {
                                     .unwrap_or(Value::Null),
                             );
                         }
-                        println!("{v}");
+                        v.to_string()
                     }
-                    OutputFormat::Text => println!(
+                    OutputFormat::Text => format!(
                         "{offset:>6}  {}  {:<24} {}  correlation {}",
                         envelope.time,
                         envelope.event_type,
                         describe(&envelope),
                         envelope.correlation_id
                     ),
+                };
+                // A closed pipe (`| head`) ends the stream quietly.
+                if writeln!(stdout, "{line}")
+                    .and_then(|()| stdout.flush())
+                    .is_err()
+                {
+                    return Ok(false);
                 }
-                let _ = std::io::Write::flush(&mut stdout);
                 seen += 1;
                 Ok(seen < limit)
             })
