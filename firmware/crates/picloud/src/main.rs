@@ -41,6 +41,10 @@ pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    #[cfg(unix)]
+    if !matches!(cli.command, cli::Command::Dev(_) | cli::Command::Node(_)) {
+        default_sigpipe();
+    }
     let style = style::Style::detect(cli.color);
     match commands::run(&cli, &style) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
@@ -53,5 +57,19 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// CLI commands end quietly when their output pipe closes (`picloud … | head`), like other
+/// Unix tools, instead of panicking in `println!`. The long-running `node` and `dev` processes
+/// keep Rust's default (SIGPIPE ignored), so a peer closing a socket is an error to handle,
+/// never a signal that kills the node.
+#[cfg(unix)]
+#[allow(unsafe_code, reason = "one libc call to restore SIGPIPE's default disposition")]
+fn default_sigpipe() {
+    // SAFETY: runs once at start-up, before any thread is spawned; `signal` with `SIG_DFL`
+    // only changes the process's disposition for SIGPIPE and touches no Rust-managed memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
