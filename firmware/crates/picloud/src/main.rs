@@ -65,7 +65,10 @@ fn main() -> ExitCode {
 /// keep Rust's default (SIGPIPE ignored), so a peer closing a socket is an error to handle,
 /// never a signal that kills the node.
 #[cfg(unix)]
-#[allow(unsafe_code, reason = "one libc call to restore SIGPIPE's default disposition")]
+#[allow(
+    unsafe_code,
+    reason = "one libc call to restore SIGPIPE's default disposition"
+)]
 fn default_sigpipe() {
     // SAFETY: runs once at start-up, before any thread is spawned; `signal` with `SIG_DFL`
     // only changes the process's disposition for SIGPIPE and touches no Rust-managed memory.
