@@ -68,6 +68,27 @@ pub enum EnvelopeError {
 }
 
 impl Envelope {
+    /// A copy safe to show to API clients: every secret value inside the payload is replaced
+    /// by [`SecretValue::REDACTED`](picloud_domain::resource::SecretValue::REDACTED). The
+    /// event stream and every other read path use this; only the log holds the real value.
+    #[must_use]
+    pub fn redacted(&self) -> Envelope {
+        use crate::payload::EventPayload;
+        use picloud_domain::resource::{ResourceSpec, SecretValue};
+        let mut out = self.clone();
+        let resource = match &mut out.payload {
+            EventPayload::ResourceDeclaredV1(p) => Some(&mut p.resource),
+            EventPayload::ResourceUpdatedV1(p) => Some(&mut p.resource),
+            _ => None,
+        };
+        if let Some(r) = resource {
+            if let ResourceSpec::Secret(spec) = &mut r.spec {
+                spec.value = SecretValue::new(SecretValue::REDACTED);
+            }
+        }
+        out
+    }
+
     /// An envelope for `payload`, with `schema` and `event_type` derived from it.
     /// `product` defaults to [`EventPayload::product`]; idempotency key to none.
     pub fn new(

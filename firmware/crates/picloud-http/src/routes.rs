@@ -508,7 +508,7 @@ pub(crate) async fn events(
         .filter_map(move |item| {
             let out = match item {
                 Ok((offset, e)) if event_matches(&e, correlation, product.as_ref()) => {
-                    picloud_events::encode_json(&e).ok().map(|data| {
+                    picloud_events::encode_json(&e.redacted()).ok().map(|data| {
                         Ok::<_, Infallible>(Event::default().id(offset.to_string()).data(data))
                     })
                 }

@@ -173,6 +173,9 @@ pub enum EnvValue {
 pub struct SecretValue(String);
 
 impl SecretValue {
+    /// What read paths show instead of a secret's value.
+    pub const REDACTED: &'static str = "<redacted>";
+
     /// Wraps a secret.
     pub fn new(s: impl Into<String>) -> Self {
         Self(s.into())

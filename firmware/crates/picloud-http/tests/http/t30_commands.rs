@@ -175,6 +175,23 @@ fn the_event_stream_filters_resumes_and_follows() {
         .starts_with("text/event-stream"));
     let events = sse(&by_corr.body);
     assert_eq!(events.len() as u64, n);
+    // Secrets are committed, but the stream never shows their values.
+    let secret_value = "postgres://photo:change-me@db.photo-app.internal:5432/photos";
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../examples");
+    assert!(
+        std::fs::read_to_string(examples.join("photo-app/workloads.picloud"))
+            .unwrap()
+            .contains(secret_value),
+        "the example's secret changed; update this test"
+    );
+    assert!(
+        !by_corr.body.contains("change-me"),
+        "a secret value leaked into the event stream"
+    );
+    assert!(
+        by_corr.body.contains("<redacted>"),
+        "the secret's event is in the stream, redacted"
+    );
     for (i, (id, e)) in events.iter().enumerate() {
         assert_eq!(*id, i as u64);
         assert_eq!(e["correlationId"], corr.as_str());
