@@ -12,11 +12,16 @@
 //!   deciding, the node takes a linearizable read barrier and waits until its fold has
 //!   caught up with it, so a decision never starts from a state older than an
 //!   acknowledged write. Commands on one node are serialised by an async mutex.
-//! - The **projection** is rebuilt from the event store at start (the Raft crate has no
-//!   snapshot hook for it yet): start-up costs one replay of the log (see `docs/perf.md`
-//!   for the rebuild rate).
+//! - **Graph snapshots** ([`crate::graph_snapshot`]): given a directory, the backend
+//!   watches the Raft metrics and, whenever the node's Raft snapshot advances (and on
+//!   [`RaftBackend::close`]), saves the projection's N-Quads with the fold count `F`. At
+//!   start it restores the graph from that file, rebuilds the product state by folding
+//!   events `0..F` without projecting them, and tails on from `F`. A corrupt file, or one
+//!   ahead of the event store, is ignored with a warning and the graph is rebuilt from the
+//!   whole event store (see `docs/perf.md` for the rebuild rate).
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -38,6 +43,9 @@ const MAX_DECIDE_ATTEMPTS: u32 = 16;
 const FOLD_WAIT: Duration = Duration::from_secs(10);
 /// Events read per event-store read.
 const READ_BATCH: usize = 512;
+/// How long start-up waits for the event store to reach a graph snapshot's fold count
+/// (committed entries re-applied after a restart) before ignoring the snapshot.
+const RESTORE_WAIT: Duration = Duration::from_secs(5);
 
 /// Gives the backend access to a node it does not own (`picloud node` keeps the
 /// [`RaftNode`] in its own state).
@@ -74,6 +82,9 @@ pub struct RaftBackend {
     seq: AtomicU64,
     ca_fingerprint: Option<String>,
     tailer: Mutex<Option<JoinHandle<()>>>,
+    /// Where graph snapshots go (`None`: never taken).
+    snapshot_dir: Option<PathBuf>,
+    snapshotter: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for RaftBackend {
@@ -102,27 +113,52 @@ pub fn node_name(id: u64) -> String {
 }
 
 impl RaftBackend {
-    /// Starts the backend over `handle`'s node: folds the whole event store (rebuilding
-    /// the projection), then keeps tailing it. Must run inside a tokio runtime.
+    /// Starts the backend over `handle`'s node: restores the graph snapshot in
+    /// `snapshot_dir` if there is a usable one, folds the rest of the event store (or all
+    /// of it), then keeps tailing it. With a `snapshot_dir`, a graph snapshot is saved
+    /// there with each Raft snapshot and on [`RaftBackend::close`]. Must run inside a
+    /// tokio runtime.
     pub async fn start(
         handle: Arc<dyn NodeHandle>,
         iri: IriBuilder,
         clock: Clock,
         ca_fingerprint: Option<String>,
+        snapshot_dir: Option<PathBuf>,
     ) -> Result<Arc<RaftBackend>, BackendError> {
-        let projection = Projection::new(iri.clone()).map_err(internal)?;
-        let reader = projection.reader();
-        let fold = Arc::new(Mutex::new(Fold {
-            state: ProductState::default(),
-            projection,
-            count: 0,
-        }));
         let events = Arc::clone(handle.node().event_store());
         let metrics = handle.node().raft().metrics();
-        let (tx, folded) = watch::channel(0u64);
+        let restored = match &snapshot_dir {
+            Some(dir) => restore(dir, &iri, &events, metrics.clone()).await,
+            None => None,
+        };
+        let fold = match restored {
+            Some(f) => f,
+            None => Fold {
+                state: ProductState::default(),
+                projection: Projection::new(iri.clone()).map_err(internal)?,
+                count: 0,
+            },
+        };
+        let reader = fold.projection.reader();
+        let start_at = fold.count;
+        let fold = Arc::new(Mutex::new(fold));
+        let (tx, folded) = watch::channel(start_at);
         // The initial replay happens on the tailer too; `start` waits for it below.
         let target = events.count_and_hash().0;
-        let tailer = tokio::spawn(tail(Arc::clone(&events), Arc::clone(&fold), tx, metrics));
+        let tailer = tokio::spawn(tail(
+            Arc::clone(&events),
+            Arc::clone(&fold),
+            tx,
+            metrics.clone(),
+            start_at,
+        ));
+        let snapshotter = snapshot_dir.as_ref().map(|dir| {
+            tokio::spawn(snapshot_on_raft_snapshots(
+                metrics,
+                Arc::clone(&fold),
+                dir.clone(),
+            ))
+        });
         let client = picloud::client::random_u128().map_err(internal)?;
         let backend = Arc::new(RaftBackend {
             handle: RwLock::new(Some(handle)),
@@ -137,6 +173,8 @@ impl RaftBackend {
             seq: AtomicU64::new(0),
             ca_fingerprint,
             tailer: Mutex::new(Some(tailer)),
+            snapshot_dir,
+            snapshotter: Mutex::new(snapshotter),
         });
         // Replaying a long log can take a while: no deadline here.
         let mut rx = backend.folded.clone();
@@ -149,14 +187,28 @@ impl RaftBackend {
     }
 
     /// Stops tailing and lets go of the node (so its owner can shut it down). Open event
-    /// streams end; later calls answer `Unavailable`.
+    /// streams end; later calls answer `Unavailable`. The first call saves a graph
+    /// snapshot (with a snapshot directory; blocking file I/O).
     pub fn close(&self) {
         if let Ok(mut h) = self.handle.write() {
             *h = None;
         }
-        if let Ok(mut t) = self.tailer.lock() {
-            if let Some(t) = t.take() {
-                t.abort();
+        if let Ok(mut s) = self.snapshotter.lock() {
+            if let Some(s) = s.take() {
+                s.abort();
+            }
+        }
+        let stopped = match self.tailer.lock() {
+            Ok(mut t) => t.take().map(|t| t.abort()).is_some(),
+            Err(_) => false,
+        };
+        if stopped {
+            if let Some(dir) = &self.snapshot_dir {
+                // The fold is consistent under its lock even if the tailer is mid-batch.
+                match save_snapshot(&self.fold, dir) {
+                    Ok(n) => eprintln!("graph snapshot saved at {n} events"),
+                    Err(e) => eprintln!("warning: saving the graph snapshot: {e}"),
+                }
             }
         }
     }
@@ -325,14 +377,147 @@ impl Drop for RaftBackend {
     }
 }
 
-/// The tailer: folds events in offset order, forever.
+type Metrics = watch::Receiver<picloud_raft::openraft::RaftMetrics<u64, picloud_raft::PeerInfo>>;
+
+/// Saves the fold as a graph snapshot in `dir`; returns its fold count.
+fn save_snapshot(fold: &Mutex<Fold>, dir: &Path) -> Result<u64, String> {
+    let (count, nquads) = {
+        let f = fold
+            .lock()
+            .map_err(|_| "the fold lock is poisoned".to_owned())?;
+        (f.count, f.projection.snapshot().map_err(|e| e.to_string())?)
+    };
+    crate::graph_snapshot::write_atomic(dir, &crate::graph_snapshot::encode(count, &nquads))
+        .map_err(|e| format!("{}: {e}", dir.join(crate::graph_snapshot::FILE).display()))?;
+    Ok(count)
+}
+
+/// Saves a graph snapshot whenever the node's Raft snapshot advances.
+async fn snapshot_on_raft_snapshots(mut metrics: Metrics, fold: Arc<Mutex<Fold>>, dir: PathBuf) {
+    let mut last = metrics.borrow_and_update().snapshot;
+    while metrics.changed().await.is_ok() {
+        let now = metrics.borrow_and_update().snapshot;
+        if now <= last {
+            continue;
+        }
+        last = now;
+        let fold = Arc::clone(&fold);
+        let dir = dir.clone();
+        match tokio::task::spawn_blocking(move || save_snapshot(&fold, &dir)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => eprintln!("warning: saving the graph snapshot: {e}"),
+            Err(e) => eprintln!("warning: saving the graph snapshot: {e}"),
+        }
+    }
+}
+
+/// Restores the fold from `dir`'s graph snapshot, or `None` (with a warning when a file
+/// was there but is unusable) to rebuild from empty. See [`crate::graph_snapshot`].
+async fn restore(
+    dir: &Path,
+    iri: &IriBuilder,
+    events: &EventStore,
+    mut metrics: Metrics,
+) -> Option<Fold> {
+    let path = dir.join(crate::graph_snapshot::FILE);
+    let ignore = |why: String| {
+        eprintln!(
+            "warning: ignoring the graph snapshot {}: {why}; rebuilding the graph from the \
+             event store",
+            path.display()
+        );
+    };
+    let bytes = match crate::graph_snapshot::read(dir) {
+        Ok(Some(b)) => b,
+        Ok(None) => return None,
+        Err(e) => {
+            ignore(e.to_string());
+            return None;
+        }
+    };
+    let (count, nquads) = match crate::graph_snapshot::decode(&bytes) {
+        Ok(x) => x,
+        Err(e) => {
+            ignore(e);
+            return None;
+        }
+    };
+    // After a restart the event store is cut back to the Raft snapshot and committed
+    // entries are re-applied: give that a moment before judging.
+    let wait = async {
+        while !crate::graph_snapshot::usable(count, events.count_and_hash().0) {
+            let _ = tokio::time::timeout(Duration::from_millis(100), metrics.changed()).await;
+        }
+    };
+    let _ = tokio::time::timeout(RESTORE_WAIT, wait).await;
+    let have = events.count_and_hash().0;
+    if !crate::graph_snapshot::usable(count, have) {
+        ignore(format!(
+            "it folds {count} events but the event store holds {have}"
+        ));
+        return None;
+    }
+    let projection = match Projection::from_snapshot(iri.clone(), nquads) {
+        Ok(p) => p,
+        Err(e) => {
+            ignore(e.to_string());
+            return None;
+        }
+    };
+    if projection.cursor().is_some_and(|c| c >= count) {
+        ignore(format!(
+            "its projector cursor {:?} is not below its fold count {count}",
+            projection.cursor()
+        ));
+        return None;
+    }
+    // The product state: fold 0..count without projecting.
+    let mut state = ProductState::default();
+    let mut next = 0u64;
+    while next < count {
+        let limit = usize::try_from(count - next)
+            .unwrap_or(READ_BATCH)
+            .min(READ_BATCH);
+        let batch = match events.read(next, limit).await {
+            Ok(b) if !b.is_empty() => b,
+            Ok(_) => {
+                ignore(format!("the event store ends at offset {next}"));
+                return None;
+            }
+            Err(e) => {
+                ignore(format!("reading the event store at offset {next}: {e}"));
+                return None;
+            }
+        };
+        for (offset, bytes) in batch {
+            if offset != next || offset >= count {
+                break;
+            }
+            if let Ok(envelope) = decode_log(&bytes) {
+                apply(&mut state, &envelope);
+            }
+            next = offset + 1;
+        }
+    }
+    eprintln!(
+        "graph restored from the snapshot at {count} events ({} to fold)",
+        events.count_and_hash().0.saturating_sub(count)
+    );
+    Some(Fold {
+        state,
+        projection,
+        count,
+    })
+}
+
+/// The tailer: folds events in offset order from `next`, forever.
 async fn tail(
     events: Arc<EventStore>,
     fold: Arc<Mutex<Fold>>,
     folded: watch::Sender<u64>,
-    mut metrics: watch::Receiver<picloud_raft::openraft::RaftMetrics<u64, picloud_raft::PeerInfo>>,
+    mut metrics: Metrics,
+    mut next: u64,
 ) {
-    let mut next = 0u64;
     let mut warned = false;
     loop {
         let batch = match events.read(next, READ_BATCH).await {

@@ -21,6 +21,11 @@ pub struct DevArgs {
     /// Do not write the client profile (~/.config/picloud/profile.json).
     #[arg(long)]
     pub no_profile: bool,
+
+    /// Take a Raft snapshot (and a graph snapshot) every N log entries instead of every
+    /// 10 000 (for tests and experiments).
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_every: Option<u64>,
 }
 
 /// Arguments of `resource apply`.

@@ -17,6 +17,8 @@ mod cli;
 mod cli_ext;
 mod commands;
 #[cfg(unix)]
+mod graph_snapshot;
+#[cfg(unix)]
 mod http_client;
 mod input;
 mod style;

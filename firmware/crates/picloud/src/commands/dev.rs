@@ -8,7 +8,8 @@
 //! <data>/lock          flock'ed while running; holds the pid of the holder
 //! <data>/ca.pem        the cluster CA certificate (created at first start)
 //! <data>/ca-key.pem    its private key (mode 0600)
-//! <data>/node/         the Raft log and the event store (picloud-raft)
+//! <data>/node/         the Raft log and the event store (picloud-raft), and
+//!                      graph.snapshot (the projection, see `graph_snapshot`)
 //! ```
 //!
 //! The client profile (`$XDG_CONFIG_HOME/picloud/profile.json` + `ca.pem`, mode 0600) lets
@@ -191,6 +192,9 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
 
     let mut config = NodeConfig::new(NODE_ID, data.join(NODE_DIR), "127.0.0.1:0");
     config.api_addr = Some(local.to_string());
+    if let Some(n) = args.snapshot_every {
+        config.raft.snapshot_policy = picloud_raft::openraft::SnapshotPolicy::LogsSinceLast(n);
+    }
     let node = RaftNode::start(config)
         .await
         .map_err(|e| anyhow!("start the node: {e}"))?;
@@ -217,6 +221,7 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
         IriBuilder::default(),
         system_clock(),
         Some(ca.fingerprint()),
+        Some(data.join(NODE_DIR)),
     )
     .await
     .map_err(|e| anyhow!("start the API backend: {e}"))?;

@@ -30,8 +30,14 @@ impl std::fmt::Debug for NodeApi {
     }
 }
 
-/// Starts the API on `addr` with the CA under `ca_dir` (created there if missing).
-pub async fn start(handle: Arc<dyn NodeHandle>, addr: &str, ca_dir: &Path) -> Result<NodeApi> {
+/// Starts the API on `addr` with the CA under `ca_dir` (created there if missing); graph
+/// snapshots go to the node's `data` directory.
+pub async fn start(
+    handle: Arc<dyn NodeHandle>,
+    addr: &str,
+    ca_dir: &Path,
+    data: &Path,
+) -> Result<NodeApi> {
     std::fs::create_dir_all(ca_dir)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", ca_dir.display())))?;
     let (ca, _) = cluster_ca(ca_dir)?;
@@ -47,6 +53,7 @@ pub async fn start(handle: Arc<dyn NodeHandle>, addr: &str, ca_dir: &Path) -> Re
         IriBuilder::default(),
         system_clock(),
         Some(ca.fingerprint()),
+        Some(data.to_path_buf()),
     )
     .await
     .map_err(|e| anyhow!("start the API backend: {e}"))?;

@@ -1,0 +1,374 @@
+//! Graph snapshots in `picloud dev`: taken with each Raft snapshot (`--snapshot-every 1`,
+//! a hidden flag) and on SIGTERM, restored at start (the graph equals what it was), and
+//! ignored — the graph rebuilt from the event store — when the file is corrupt or ahead
+//! of the event store. The real binary, temporary XDG directories, curl.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+#![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../..")
+        .canonicalize()
+        .unwrap()
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("picloud-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn picloud(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_picloud"))
+        .args(args)
+        .current_dir(repo_root())
+        .env_remove("PICLOUD_CLUSTER")
+        .env_remove("PICLOUD_CA")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// `picloud dev` in the background; its stdout and stderr lines arrive on a channel.
+struct Dev {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Dev {
+    fn start(home: &Path, listen: &str) -> Dev {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_picloud"))
+            .args(["dev", "--listen", listen, "--snapshot-every", "1"])
+            .current_dir(repo_root())
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx2.send(format!("stderr: {l}")).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut dev = Dev {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        dev.wait_for("Stop with Ctrl-C", Duration::from_secs(60));
+        dev
+    }
+
+    fn drain(&mut self) {
+        while let Ok(l) = self.lines.try_recv() {
+            self.seen.push(l);
+        }
+    }
+
+    fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.seen.iter().any(|l| l.contains(needle)) {
+                return self.seen.join("\n");
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(e) => panic!(
+                    "no line with `{needle}` within {limit:?} ({e:?}, exit {:?}); got:\n{}",
+                    self.child.try_wait(),
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn log(&mut self) -> String {
+        self.drain();
+        self.seen.join("\n")
+    }
+
+    /// SIGTERM; waits for the exit and the output's end; returns the exit code.
+    fn stop(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut code = None;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                code = s.code();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if code.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // The reader threads end with the pipes.
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(l);
+        }
+        code
+    }
+
+    /// SIGKILL: no shutdown snapshot.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn curl(ca: &Path, accept: &str, url: &str, query: Option<&str>) -> (String, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .args(["-H", &format!("Accept: {accept}"), "-w", "\n%{http_code}"]);
+    if let Some(q) = query {
+        cmd.args(["-G", "--data-urlencode", &format!("query={q}")]);
+    }
+    let out = cmd.arg(url).output().expect("curl is installed");
+    let body = text(&out.stdout);
+    let (body, code) = body.rsplit_once('\n').unwrap_or((&body, ""));
+    (body.to_owned(), code.to_owned())
+}
+
+/// Every quad of every named graph, as sorted N-Triples-with-graph lines (canonical:
+/// the projection has no blank nodes).
+fn whole_graph(ca: &Path, url: &str) -> String {
+    let (body, code) = curl(
+        ca,
+        "application/sparql-results+json",
+        &format!("{url}sparql"),
+        Some("SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"),
+    );
+    assert_eq!(code, "200", "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut rows: Vec<String> = json
+        .pointer("/results/bindings")
+        .and_then(serde_json::Value::as_array)
+        .unwrap()
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    rows.sort();
+    assert!(rows.len() > 10, "{rows:?}");
+    rows.join("\n")
+}
+
+/// `(folded, file bytes)` of the graph snapshot, if any.
+fn snapshot_file(node: &Path) -> Option<(u64, Vec<u8>)> {
+    let bytes = std::fs::read(node.join("graph.snapshot")).ok()?;
+    let head = text(bytes.get(..200).unwrap_or(&bytes));
+    let folded = head
+        .lines()
+        .find_map(|l| l.strip_prefix("folded "))
+        .and_then(|n| n.parse().ok())
+        .expect("a `folded` line");
+    Some((folded, bytes))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn graph_snapshot_taken_restored_and_ignored_when_unusable() {
+    let home = TempDir::new("graph-snapshot");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let url = format!("https://{listen}/");
+    let data = home.0.join("data/picloud/dev");
+    let node = data.join("node");
+    let ca = data.join("ca.pem");
+
+    // 1. Apply; a Raft snapshot (every entry) brings a graph snapshot while running.
+    let mut dev = Dev::start(&home.0, &listen);
+    let out = ok(
+        &picloud(&home.0, &["resource", "apply", "examples/photo-app"]),
+        "apply photo-app",
+    );
+    assert!(out.contains("committed 9 events"), "{out}");
+    let g1 = whole_graph(&ca, &url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if snapshot_file(&node).is_some_and(|(f, _)| f > 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no graph snapshot with events while running: {:?}\n{}",
+            snapshot_file(&node).map(|s| s.0),
+            dev.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (running_f, _) = snapshot_file(&node).unwrap();
+    assert!(running_f <= 9, "{running_f}");
+
+    // 2. SIGKILL (no shutdown snapshot): the start restores the Raft-time snapshot and
+    //    folds the rest; same graph.
+    dev.kill();
+    let mut dev = Dev::start(&home.0, &listen);
+    let log = dev.log();
+    assert!(
+        log.contains(&format!(
+            "graph restored from the snapshot at {running_f} events"
+        )),
+        "{log}"
+    );
+    assert_eq!(whole_graph(&ca, &url), g1);
+
+    // 3. SIGTERM saves a snapshot at the fold count; the next start restores it with
+    //    nothing left to fold, and the graph answers at once, unchanged.
+    assert_eq!(dev.stop(), Some(0), "{}", dev.log());
+    assert!(
+        dev.log().contains("graph snapshot saved at 9 events"),
+        "{}",
+        dev.log()
+    );
+    assert_eq!(snapshot_file(&node).unwrap().0, 9);
+    assert!(!node.join("graph.snapshot.tmp").exists());
+    let backup = home.0.join("node-at-9");
+    copy_dir(&node, &backup);
+    let mut dev = Dev::start(&home.0, &listen);
+    let log = dev.log();
+    assert!(
+        log.contains("graph restored from the snapshot at 9 events (0 to fold)"),
+        "{log}"
+    );
+    let (body, code) = curl(
+        &ca,
+        "text/turtle",
+        &format!("{url}products/photo-app"),
+        None,
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("a pc:Product"), "{body}");
+    assert_eq!(whole_graph(&ca, &url), g1);
+
+    // 4. Apply more; the state was rebuilt too (re-applying photo-app is a no-op).
+    let out = ok(
+        &picloud(&home.0, &["resource", "apply", "examples/photo-app"]),
+        "re-apply photo-app",
+    );
+    assert!(out.contains("no changes"), "{out}");
+    ok(
+        &picloud(&home.0, &["resource", "apply", "examples/home-hub"]),
+        "apply home-hub",
+    );
+    let g2 = whole_graph(&ca, &url);
+    assert_ne!(g1, g2);
+    assert_eq!(dev.stop(), Some(0), "{}", dev.log());
+    let (f2, mut bytes) = snapshot_file(&node).unwrap();
+    assert!(f2 > 9, "{f2}");
+
+    // 5. A corrupt snapshot is ignored with a warning; the rebuild gives the same graph.
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(node.join("graph.snapshot"), &bytes).unwrap();
+    let mut dev = Dev::start(&home.0, &listen);
+    let log = dev.log();
+    assert!(
+        log.contains("warning: ignoring the graph snapshot") && log.contains("checksum mismatch"),
+        "{log}"
+    );
+    assert!(!log.contains("graph restored"), "{log}");
+    assert_eq!(whole_graph(&ca, &url), g2);
+    assert_eq!(dev.stop(), Some(0), "{}", dev.log());
+    let good = snapshot_file(&node).unwrap();
+    assert_eq!(good.0, f2);
+
+    // 6. A snapshot ahead of the event store (the log from step 3, the snapshot from
+    //    step 5) is ignored: the graph is the log's, never ahead of it.
+    std::fs::remove_dir_all(&node).unwrap();
+    std::fs::rename(&backup, &node).unwrap();
+    std::fs::write(node.join("graph.snapshot"), &good.1).unwrap();
+    let mut dev = Dev::start(&home.0, &listen);
+    let log = dev.log();
+    assert!(
+        log.contains(&format!("it folds {f2} events but the event store holds 9")),
+        "{log}"
+    );
+    assert_eq!(whole_graph(&ca, &url), g1);
+    assert_eq!(dev.stop(), Some(0), "{}", dev.log());
+    assert_eq!(snapshot_file(&node).unwrap().0, 9);
+}
