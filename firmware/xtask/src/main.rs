@@ -8,6 +8,8 @@
 //! through its own client library (one pipelined connection to the leader, one exactly-once
 //! session per concurrent client). It also measures the floors: the disk's fdatasync latency
 //! (`fio`, same directory) and the loopback TCP round trip (an in-process ping-pong).
+//!
+//! `cargo xtask bench projection [--output json]`: see `projection.rs`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -37,7 +39,7 @@ fn parse_args() -> Result<Args> {
         bail!("usage: cargo xtask bench log [--output json] [--secs N] [--warmup N] [--levels 1,16,256] [--skip-etcd] [--skip-picloud]");
     };
     if cmd != "bench" || what != "log" {
-        bail!("unknown task `{cmd} {what}`; try `cargo xtask bench log`");
+        bail!("unknown task `{cmd} {what}`; try `cargo xtask bench log` or `cargo xtask bench projection`");
     }
     let mut args = Args {
         json: false,
@@ -75,6 +77,8 @@ fn repo_root() -> PathBuf {
 macro_rules! say {
     ($($t:tt)*) => { eprintln!("bench: {}", format!($($t)*)) };
 }
+
+mod projection;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -536,6 +540,10 @@ fn machine() -> String {
 }
 
 fn main() -> Result<()> {
+    let argv: Vec<String> = std::env::args().skip(1).take(2).collect();
+    if argv.len() == 2 && argv[0] == "bench" && argv[1] == "projection" {
+        return projection::main(std::env::args().skip(3).collect());
+    }
     let args = parse_args()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
