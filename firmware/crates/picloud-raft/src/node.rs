@@ -132,6 +132,34 @@ fn payload_bytes(req: &ClientRequest) -> usize {
     }
 }
 
+/// Waits for the next request, then takes every request already queued behind it, up to
+/// [`MAX_BATCH_REQUESTS`] and [`MAX_BATCH_BYTES`]; a request that would overflow the batch is
+/// kept in `carry` for the next one. `None` when the queue is closed.
+async fn next_batch(
+    rx: &mut mpsc::UnboundedReceiver<(ClientRequest, Reply)>,
+    carry: &mut Option<(ClientRequest, Reply)>,
+) -> Option<(Vec<ClientRequest>, Vec<Reply>)> {
+    let first = match carry.take() {
+        Some(x) => x,
+        None => rx.recv().await?,
+    };
+    let mut bytes = payload_bytes(&first.0);
+    let mut requests = vec![first.0];
+    let mut replies = vec![first.1];
+    while requests.len() < MAX_BATCH_REQUESTS {
+        let Ok((req, tx)) = rx.try_recv() else { break };
+        let b = payload_bytes(&req);
+        if bytes + b > MAX_BATCH_BYTES {
+            *carry = Some((req, tx));
+            break;
+        }
+        bytes += b;
+        requests.push(req);
+        replies.push(tx);
+    }
+    Some((requests, replies))
+}
+
 /// Groups concurrent client requests into one Raft entry each time openraft
 /// can take another (see [`ClientBatch`]).
 async fn batcher(raft: Raft, mut rx: mpsc::UnboundedReceiver<(ClientRequest, Reply)>) {
@@ -141,27 +169,9 @@ async fn batcher(raft: Raft, mut rx: mpsc::UnboundedReceiver<(ClientRequest, Rep
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             return;
         };
-        let first = match carry.take() {
-            Some(x) => x,
-            None => match rx.recv().await {
-                Some(x) => x,
-                None => return,
-            },
+        let Some((requests, replies)) = next_batch(&mut rx, &mut carry).await else {
+            return;
         };
-        let mut bytes = payload_bytes(&first.0);
-        let mut requests = vec![first.0];
-        let mut replies = vec![first.1];
-        while requests.len() < MAX_BATCH_REQUESTS {
-            let Ok((req, tx)) = rx.try_recv() else { break };
-            let b = payload_bytes(&req);
-            if bytes + b > MAX_BATCH_BYTES {
-                carry = Some((req, tx));
-                break;
-            }
-            bytes += b;
-            requests.push(req);
-            replies.push(tx);
-        }
         let raft = raft.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -196,27 +206,9 @@ async fn forward_loop(
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             return;
         };
-        let first = match carry.take() {
-            Some(x) => x,
-            None => match rx.recv().await {
-                Some(x) => x,
-                None => return,
-            },
+        let Some((requests, replies)) = next_batch(&mut rx, &mut carry).await else {
+            return;
         };
-        let mut bytes = payload_bytes(&first.0);
-        let mut requests = vec![first.0];
-        let mut replies = vec![first.1];
-        while requests.len() < MAX_BATCH_REQUESTS {
-            let Ok((req, tx)) = rx.try_recv() else { break };
-            let b = payload_bytes(&req);
-            if bytes + b > MAX_BATCH_BYTES {
-                carry = Some((req, tx));
-                break;
-            }
-            bytes += b;
-            requests.push(req);
-            replies.push(tx);
-        }
         let conn = Arc::clone(&conn);
         tokio::spawn(async move {
             let _permit = permit;
