@@ -8,72 +8,13 @@
 #![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../..")
-        .canonicalize()
-        .unwrap()
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("picloud-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn picloud(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_picloud"))
-        .args(args)
-        .current_dir(repo_root())
-        .env_remove("PICLOUD_CLUSTER")
-        .env_remove("PICLOUD_CA")
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{what}: stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+mod common;
+use common::*;
 
 /// `picloud dev` in the background; its stdout and stderr lines arrive on a channel.
 struct Dev {
@@ -254,7 +195,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn graph_snapshot_taken_restored_and_ignored_when_unusable() {
     let home = TempDir::new("graph-snapshot");
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", free_port("127.0.0.1"));
     let url = format!("https://{listen}/");
     let data = home.0.join("data/picloud/dev");
     let node = data.join("node");
