@@ -144,6 +144,11 @@ fn dev_cluster_end_to_end_and_restart() {
         "{banner}"
     );
     assert!(banner.contains("CA fingerprint  "), "{banner}");
+    // A new dev cluster records itself and its node, like `cluster init` + a join.
+    assert!(
+        banner.contains("2 in the log (ClusterInitialized / NodeJoined recorded now)"),
+        "{banner}"
+    );
     let profile = home.0.join("config/picloud/profile.json");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&profile).unwrap().permissions(),
@@ -186,6 +191,49 @@ fn dev_cluster_end_to_end_and_restart() {
         .find_map(|l| l.strip_prefix("correlation id "))
         .unwrap()
         .to_owned();
+
+    // The cluster root lists the node (and the product), like a multi-node cluster's.
+    let (body, code) = curl(&ca, "text/turtle", &url);
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains("pc:hasNode <https://picloud.local/nodes/node-1>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<https://picloud.local/nodes/node-1> a pc:Node"),
+        "{body}"
+    );
+    assert!(body.contains("pc:role pc:Voter"), "{body}");
+    assert!(body.contains("pc:clusterId"), "{body}");
+    assert!(
+        body.contains("pc:hasProduct <https://picloud.local/products/photo-app>"),
+        "{body}"
+    );
+
+    // `resource plan` with the dev profile plans against the live cluster: nothing to do.
+    let out = ok(
+        &picloud(&home.0, &["resource", "plan", "examples/photo-app"]),
+        "live plan",
+    );
+    assert!(
+        out.contains(&format!("Plan (against {url} at offset 10)")),
+        "{out}"
+    );
+    assert!(
+        out.contains("0 to create, 0 to change, 0 to delete; 9 unchanged"),
+        "{out}"
+    );
+    let out = ok(
+        &picloud(
+            &home.0,
+            &["resource", "plan", "-o", "json", "examples/home-hub"],
+        ),
+        "live plan json",
+    );
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["offline"], false, "{plan}");
+    assert_eq!(plan["cluster"], url.as_str(), "{plan}");
+    assert!(!plan["create"].as_array().unwrap().is_empty(), "{plan}");
 
     // curl the product IRI as Turtle.
     let (body, code) = curl(&ca, "text/turtle", &format!("{url}products/photo-app"));
@@ -261,7 +309,7 @@ fn dev_cluster_end_to_end_and_restart() {
         "cluster status",
     );
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(status["committedOffset"], 8, "{status}");
+    assert_eq!(status["committedOffset"], 10, "{status}");
     assert_eq!(status["products"][0], "photo-app");
 
     // resource status.
@@ -284,7 +332,8 @@ fn dev_cluster_end_to_end_and_restart() {
     let url = format!("https://{listen}/");
     let mut dev = Proc::spawn(&home.0, &["dev", "--listen", &listen]);
     let banner = dev.wait_for("Stop with Ctrl-C", Duration::from_secs(30));
-    assert!(banner.contains("9 in the log"), "{banner}");
+    assert!(banner.contains("11 in the log"), "{banner}");
+    assert!(!banner.contains("recorded now"), "{banner}");
     let out = ok(
         &picloud(&home.0, &["resource", "status", "photo-app"]),
         "status after restart",
