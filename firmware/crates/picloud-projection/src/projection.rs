@@ -12,10 +12,12 @@
 //! - the **cursor** is not a triple in the store (moving it would leave one dead quad per
 //!   event); it lives beside the store and is written into snapshots only;
 //! - [`Projection`] counts the quads it removes (they become dead nodes) and, once they
-//!   outnumber the live quads (and a floor), **compacts**: it copies the live quads into a
-//!   fresh [`Store`] and swaps that in under a lock. Readers ([`GraphReader`]) take the
-//!   current store at the start of each operation, so a query sees either the old store
-//!   or the finished new one, never a half-built one.
+//!   reach half the live quads (and a floor), **compacts**: a thread copies the live quads
+//!   (as of that moment) into a fresh [`Store`] while batches go on into the current one;
+//!   the first batch after the copy is done folds the events since into it too and swaps
+//!   it in under a lock. Readers ([`GraphReader`]) take the current store at the start of
+//!   each operation, so a query sees either the old store or the finished new one, never
+//!   a half-built one.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -111,6 +113,61 @@ pub struct Projection {
     compactions: u64,
     /// `None`: never compact automatically.
     floor: Option<usize>,
+    /// A compaction running in the background.
+    background: Option<Background>,
+}
+
+/// A background compaction: the thread copying the live quads, and the events folded into
+/// the current store since the copy's snapshot (to fold into the copy before the swap).
+#[derive(Debug)]
+struct Background {
+    handle: std::thread::JoinHandle<Result<Store, ProjectionError>>,
+    since: Vec<(u64, Envelope)>,
+}
+
+/// What [`fold`] did to the live quads.
+struct Folded {
+    inserted: usize,
+    removed: usize,
+}
+
+/// Folds `events` into `store` in one transaction.
+fn fold(
+    store: &Store,
+    iri: &IriBuilder,
+    events: &[(u64, &Envelope)],
+) -> Result<Folded, ProjectionError> {
+    let mut tx = Tracked {
+        tx: store.start_transaction()?,
+        inserted: 0,
+        removed: HashSet::new(),
+    };
+    for (_, event) in events {
+        for change in &project(iri, event)? {
+            apply_change(&mut tx, iri, change)?;
+        }
+    }
+    let Tracked {
+        tx,
+        inserted,
+        removed,
+    } = tx;
+    tx.commit()?;
+    Ok(Folded {
+        inserted,
+        removed: removed.len(),
+    })
+}
+
+/// A fresh store holding `quads`.
+fn copy(quads: oxigraph::store::QuadIter<'static>) -> Result<Store, ProjectionError> {
+    let fresh = Store::new()?;
+    let mut tx = fresh.start_transaction()?;
+    for q in quads {
+        tx.insert(&q?);
+    }
+    tx.commit()?;
+    Ok(fresh)
 }
 
 /// A transaction that counts what it does to the live quads.
@@ -173,6 +230,7 @@ impl Projection {
             dead: 0,
             compactions: 0,
             floor: Some(DEFAULT_COMPACTION_FLOOR),
+            background: None,
         })
     }
 
@@ -198,10 +256,10 @@ impl Projection {
         &self.reader.iri
     }
 
-    /// Automatic compaction: after a batch, the store is compacted when the quads removed
-    /// since the last compaction reach both `floor` and the number of live quads (so the
-    /// store holds at most about twice the live quads plus `floor`, and the copying costs
-    /// O(1) per change, amortised). `None` turns it off (tests, benchmarks).
+    /// Automatic compaction: after a batch, a background compaction starts when the quads
+    /// removed since the last one reach both `floor` and half the live quads (so the store
+    /// holds at most about 1.5 × the live quads plus `floor` dead ones, and the copying
+    /// costs O(1) per change, amortised). `None` turns it off (tests, benchmarks).
     pub fn set_compaction_floor(&mut self, floor: Option<usize>) {
         self.floor = floor;
     }
@@ -229,66 +287,92 @@ impl Projection {
     /// the last offset folded: readers see all of them or none. Events at or below the
     /// cursor (or not above the previous one in the batch) are skipped. Returns how many
     /// were folded. On `Err` nothing changed.
+    ///
+    /// Compaction runs in the background: once enough quads are dead, a thread copies the
+    /// live quads (as of that moment) into a fresh store while batches go on into the
+    /// current one; the batch that finds the copy finished folds the events since into it
+    /// too and swaps it in. So a batch never waits for a whole copy.
     pub fn apply_batch<'e>(
         &mut self,
         events: impl IntoIterator<Item = (u64, &'e Envelope)>,
     ) -> Result<usize, ProjectionError> {
-        let current = self.reader.store();
-        let mut tx = Tracked {
-            tx: current.start_transaction()?,
-            inserted: 0,
-            removed: HashSet::new(),
-        };
+        let mut todo = Vec::new();
         let mut cursor = self.cursor;
-        let mut folded = 0;
         for (offset, event) in events {
             if cursor.is_some_and(|c| offset <= c) {
                 continue;
             }
-            for change in &project(&self.reader.iri, event)? {
-                apply_change(&mut tx, &self.reader.iri, change)?;
-            }
+            todo.push((offset, event));
             cursor = Some(offset);
-            folded += 1;
         }
-        if folded == 0 {
+        if todo.is_empty() {
             return Ok(0);
         }
-        let Tracked {
-            tx,
-            inserted,
-            removed,
-        } = tx;
-        tx.commit()?;
-        self.live = (self.live + inserted).saturating_sub(removed.len());
-        self.dead += removed.len();
+        let folded = fold(&self.reader.store(), &self.reader.iri, &todo)?;
+        self.live = (self.live + folded.inserted).saturating_sub(folded.removed);
+        self.dead += folded.removed;
         self.cursor = cursor;
         self.reader.set(None, cursor);
-        if let Some(floor) = self.floor {
-            if self.dead >= floor && self.dead >= self.live {
-                self.compact()?;
+        if let Some(bg) = &mut self.background {
+            bg.since
+                .extend(todo.iter().map(|(o, e)| (*o, (*e).clone())));
+            if bg.handle.is_finished() {
+                self.finish_compaction()?;
+            }
+        } else if let Some(floor) = self.floor {
+            if self.dead >= floor && self.dead.saturating_mul(2) >= self.live {
+                self.start_compaction()?;
             }
         }
-        Ok(folded)
+        Ok(todo.len())
     }
 
-    /// Copies the live quads into a fresh store and makes it the one readers use. The
-    /// graph (and its canonical N-Quads) is unchanged; the dead quads of the old store go
-    /// away once the last reader still running on it finishes. On `Err` nothing changed.
-    pub fn compact(&mut self) -> Result<(), ProjectionError> {
-        let old = self.reader.store();
-        let fresh = Store::new()?;
-        let mut live = 0;
-        {
-            let mut tx = fresh.start_transaction()?;
-            for q in old.iter() {
-                tx.insert(&q?);
-                live += 1;
+    /// Starts copying the live quads into a fresh store on a thread (synchronously if no
+    /// thread can be started).
+    fn start_compaction(&mut self) -> Result<(), ProjectionError> {
+        // The iterator reads the store as of now; later batches are recorded in `since`.
+        let quads = self.reader.store().iter();
+        let spawned = std::thread::Builder::new()
+            .name("graph-compaction".into())
+            .spawn(move || copy(quads));
+        match spawned {
+            Ok(handle) => {
+                self.background = Some(Background {
+                    handle,
+                    since: Vec::new(),
+                });
+                Ok(())
             }
-            tx.commit()?;
+            Err(_) => self.compact(),
         }
+    }
+
+    /// Waits for a background compaction (if one runs), folds the events since its start
+    /// into the copy and swaps it in. A failed copy is dropped (the next batch over the
+    /// threshold starts another).
+    pub fn finish_compaction(&mut self) -> Result<(), ProjectionError> {
+        let Some(bg) = self.background.take() else {
+            return Ok(());
+        };
+        let Ok(Ok(fresh)) = bg.handle.join() else {
+            return Ok(());
+        };
+        let since: Vec<(u64, &Envelope)> = bg.since.iter().map(|(o, e)| (*o, e)).collect();
+        let folded = fold(&fresh, &self.reader.iri, &since)?;
         self.reader.set(Some(fresh), self.cursor);
-        self.live = live;
+        self.dead = folded.removed;
+        self.compactions += 1;
+        Ok(())
+    }
+
+    /// Copies the live quads into a fresh store and makes it the one readers use, now (a
+    /// background compaction in progress is abandoned). The graph (and its canonical
+    /// N-Quads) is unchanged; the dead quads of the old store go away once the last reader
+    /// still running on it finishes. On `Err` nothing changed.
+    pub fn compact(&mut self) -> Result<(), ProjectionError> {
+        self.background = None;
+        let fresh = copy(self.reader.store().iter())?;
+        self.reader.set(Some(fresh), self.cursor);
         self.dead = 0;
         self.compactions += 1;
         Ok(())
@@ -298,6 +382,7 @@ impl Projection {
     /// [`GraphReader::snapshot`]) and takes the cursor from it. Atomic: on `Err` the graph
     /// and the cursor are unchanged. Readers see the restored graph.
     pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), ProjectionError> {
+        self.background = None;
         let cursor_quad = CursorQuad::new(&self.reader.iri)?;
         let fresh = Store::new()?;
         let mut cursor = None;
