@@ -221,7 +221,7 @@ pub fn setup_data(data_part: u32) -> Result<(String, u64), String> {
         .map_err(|e| e.to_string())?;
     }
     say(&format!("data partition {dev} mounted on {DATA_MOUNT}"));
-    if let Err(e) = grow_data(disk, &dev, data_part) {
+    if let Err(e) = grow_data(disk, &dev, data_part, mnt) {
         say(&format!("data partition not grown: {e}"));
     }
     std::fs::create_dir_all(NODE_DATA).map_err(|e| format!("create {NODE_DATA}: {e}"))?;
@@ -254,9 +254,9 @@ fn format_data(dev: &str) -> Result<(), String> {
     }
 }
 
-/// Grows partition `number` of `disk` to the end of the disk (MBR + BLKPG) and the mounted
-/// ext4 on it to the partition's size. Idempotent.
-pub fn grow_data(disk: &str, dev: &str, number: u32) -> Result<(), String> {
+/// Grows partition `number` of `disk` to the end of the disk (MBR + BLKPG) and the ext4 on
+/// it, mounted at `mount_point`, to the partition's size. Idempotent.
+pub fn grow_data(disk: &str, dev: &str, number: u32, mount_point: &Path) -> Result<(), String> {
     let d = sys::block::open_rw(disk).map_err(|e| e.to_string())?;
     let disk_bytes = sys::block::size_bytes(&d, disk).map_err(|e| e.to_string())?;
     let mut read = |lba: u64| sys::block::read_at(&d, lba * mbr::SECTOR, 512, disk).ok();
@@ -279,7 +279,7 @@ pub fn grow_data(disk: &str, dev: &str, number: u32) -> Result<(), String> {
     };
     let target = part_bytes / fs.block_size;
     if target > fs.blocks {
-        sys::block::resize_ext4(Path::new(DATA_MOUNT), target).map_err(|e| e.to_string())?;
+        sys::block::resize_ext4(mount_point, target).map_err(|e| e.to_string())?;
         say(&format!(
             "ext4 on {dev} grown from {} to {target} blocks",
             fs.blocks
@@ -317,6 +317,27 @@ pub enum Shutdown {
     TryBoot,
     /// Power off.
     PowerOff,
+}
+
+/// The file stage 2 writes once it runs: proof for `picloud init reboot|poweroff` that PID 1
+/// is PiCloud's init (so the CLI never signals another init, such as systemd on a laptop).
+pub const RUNNING_MARKER: &str = "/run/picloud-init";
+
+/// Asks the running PiCloud PID 1 for a shutdown (what `picloud init reboot [--tryboot]`
+/// and `picloud init poweroff` do, and what the OTA work calls to trial-boot the other
+/// slot). Refuses when PID 1 is not PiCloud's init.
+pub fn request_shutdown(kind: Shutdown) -> Result<(), String> {
+    if !Path::new(RUNNING_MARKER).exists() {
+        return Err(format!(
+            "PID 1 is not PiCloud's init ({RUNNING_MARKER} is missing); nothing was signalled"
+        ));
+    }
+    let sig = match kind {
+        Shutdown::Reboot => libc::SIGTERM,
+        Shutdown::TryBoot => sys::SIG_TRYBOOT,
+        Shutdown::PowerOff => libc::SIGUSR2,
+    };
+    sys::kill(1, sig).map_err(|e| e.to_string())
 }
 
 /// Maps a signal to the shutdown it asks for (SIGTERM/SIGINT reboot, SIGUSR1/SIGUSR2/SIGPWR
@@ -361,6 +382,11 @@ pub fn run() -> ! {
         say(&format!("{e} (signals may be lost)"));
     }
     let _ = sys::set_hostname("picloud");
+    if let Err(e) = std::fs::write(RUNNING_MARKER, format!("{}\n", env!("CARGO_PKG_VERSION"))) {
+        say(&format!(
+            "write {RUNNING_MARKER}: {e} (`picloud init reboot` will refuse)"
+        ));
+    }
     if let Err(e) = sys::netif::loopback_up() {
         say(&e.to_string());
     }

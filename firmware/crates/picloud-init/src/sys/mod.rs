@@ -384,6 +384,21 @@ pub fn reap_all() -> Vec<Reaped> {
     }
 }
 
+/// Moves the calling thread into the network namespace `ns` (a `/run/netns/<name>` file):
+/// sockets it creates afterwards belong to that namespace. Tests use it to run the network
+/// code against a private veth pair.
+pub fn enter_netns(ns: &Path) -> SysResult<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(ns).map_err(|e| io_error(format!("open {}", ns.display()), e))?;
+    // SAFETY: a valid namespace fd; CLONE_NEWNET only switches this thread's namespace.
+    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(last_error(format!("setns {}", ns.display())))
+    }
+}
+
 /// `prctl(PR_SET_CHILD_SUBREAPER)`: orphans of our descendants are reparented to us (what
 /// PID 1 gets for free; tests use it to exercise the reaper outside PID 1).
 pub fn set_child_subreaper() -> SysResult<()> {
