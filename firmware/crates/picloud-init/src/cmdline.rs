@@ -90,6 +90,14 @@ pub struct BootParams {
     pub node_listen: String,
     /// `picloud.api`: the node's `--api` (default [`DEFAULT_NODE_API`]).
     pub node_api: String,
+    /// `picloud.tryboot=0|1`: the QEMU A/B stand-in's report of a trial boot (a Pi reports
+    /// it in the device tree instead).
+    pub tryboot: Option<bool>,
+    /// `picloud.test.hang=<secs>`: boot-test hook; PID 1 stops petting the watchdog and
+    /// hangs this long after `PICLOUD-INIT-READY`.
+    pub test_hang: Option<u64>,
+    /// `picloud.watchdog=<secs>`: the watchdog timeout PID 1 asks for (default 15 s).
+    pub watchdog_secs: Option<u64>,
 }
 
 /// The node's peer/client listener: loopback only until mTLS exists (the node refuses others).
@@ -170,6 +178,15 @@ impl BootParams {
             node_api: find(cmdline, "picloud.api")
                 .unwrap_or(DEFAULT_NODE_API)
                 .to_owned(),
+            tryboot: match find(cmdline, "picloud.tryboot") {
+                Some("1") => Some(true),
+                Some("0") => Some(false),
+                _ => None,
+            },
+            test_hang: find(cmdline, "picloud.test.hang").and_then(|v| v.parse().ok()),
+            watchdog_secs: find(cmdline, "picloud.watchdog")
+                .and_then(|v| v.parse().ok())
+                .filter(|s| (1..=3600).contains(s)),
         }
     }
 }
@@ -316,5 +333,15 @@ mod tests {
         let p = BootParams::parse("picloud.listen=127.0.0.1:9 picloud.api=0.0.0.0:443");
         assert_eq!(p.node_listen, "127.0.0.1:9");
         assert_eq!(p.node_api, "0.0.0.0:443");
+        assert_eq!(p.tryboot, None);
+        assert_eq!(p.test_hang, None);
+        let p = BootParams::parse("picloud.tryboot=1 picloud.test.hang=30");
+        assert_eq!(p.tryboot, Some(true));
+        assert_eq!(p.test_hang, Some(30));
+        assert_eq!(
+            BootParams::parse("picloud.watchdog=5").watchdog_secs,
+            Some(5)
+        );
+        assert_eq!(BootParams::parse("picloud.watchdog=0").watchdog_secs, None);
     }
 }

@@ -390,7 +390,12 @@ pub fn run() -> ! {
     if let Err(e) = sys::netif::loopback_up() {
         say(&e.to_string());
     }
-    let watchdog = match Watchdog::open(WATCHDOG, WATCHDOG_TIMEOUT) {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let params = BootParams::parse(&cmdline);
+    let timeout = params
+        .watchdog_secs
+        .map_or(WATCHDOG_TIMEOUT, Duration::from_secs);
+    let watchdog = match Watchdog::open(WATCHDOG, timeout) {
         Ok(w) => {
             say(&format!(
                 "watchdog {WATCHDOG} armed ({} s)",
@@ -403,8 +408,6 @@ pub fn run() -> ! {
             None
         }
     };
-    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let params = BootParams::parse(&cmdline);
     let release = std::fs::read_to_string("/etc/picloud/release")
         .ok()
         .and_then(|t| crate::release::build_line(&crate::release::parse_release(&t)));
@@ -434,6 +437,15 @@ pub fn run() -> ! {
     pid1.start_network();
     pid1.prepare_node();
     print_raw(&format!("{}\n", crate::MARKER_INIT_READY));
+    if let Some(secs) = pid1.params.test_hang {
+        // Boot-test hook: a hung supervisor loop. Nothing pets the watchdog meanwhile, so an
+        // armed watchdog resets the machine.
+        say(&format!(
+            "test hook picloud.test.hang: hanging {secs} s without petting the watchdog"
+        ));
+        sys::sleep(Duration::from_secs(secs));
+        say("test hook: hang over");
+    }
     pid1.main_loop()
 }
 
@@ -568,7 +580,12 @@ impl Pid1 {
                 .params
                 .slot
                 .as_ref()
-                .map(|s| s.as_str().to_owned())
+                .map(|s| match trial_boot(&self.params) {
+                    Some(true) => {
+                        format!("{s} (trial boot: any reset returns to the committed slot)")
+                    }
+                    _ => s.as_str().to_owned(),
+                })
                 .map_err(|e| e.to_string()),
             interface: net.interface,
             address: net.address,
@@ -655,6 +672,15 @@ impl Pid1 {
             let _ = sys::wait_signal(&sys::handled_signals(), Duration::from_secs(1));
             let _ = sys::reap_all();
         }
+    }
+}
+
+/// Whether this boot is a one-shot trial boot: the Pi firmware says so in the device tree
+/// (`chosen/bootloader/tryboot`, a big-endian u32), the QEMU stand-in on the command line.
+fn trial_boot(params: &BootParams) -> Option<bool> {
+    match std::fs::read("/proc/device-tree/chosen/bootloader/tryboot") {
+        Ok(b) if b.len() == 4 => Some(b != [0, 0, 0, 0]),
+        _ => params.tryboot,
     }
 }
 
