@@ -1,3 +1,5 @@
+//! `cargo xtask image --board B`, `cargo xtask qemu --board B`, `cargo xtask bench boot`: see `image.rs`.
+//!
 //! `cargo xtask bench log [--output json] [--secs N] [--levels 1,16,256]`
 //!
 //! Starts a 3-node PiCloud cluster (the release binary) and a 3-node etcd cluster (Debian's
@@ -39,7 +41,7 @@ fn parse_args() -> Result<Args> {
         bail!("usage: cargo xtask bench log [--output json] [--secs N] [--warmup N] [--levels 1,16,256] [--skip-etcd] [--skip-picloud]");
     };
     if cmd != "bench" || what != "log" {
-        bail!("unknown task `{cmd} {what}`; try `cargo xtask bench log` or `cargo xtask bench projection`");
+        bail!("unknown task `{cmd} {what}`; try `cargo xtask bench log|projection|boot`, `cargo xtask image --board B` or `cargo xtask qemu --board B`");
     }
     let mut args = Args {
         json: false,
@@ -78,6 +80,7 @@ macro_rules! say {
     ($($t:tt)*) => { eprintln!("bench: {}", format!($($t)*)) };
 }
 
+mod image;
 mod projection;
 
 #[derive(Debug, Clone, Serialize)]
@@ -414,6 +417,16 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path) -> Result<Vec<Level>
         levels.push(l);
     }
     drop(procs);
+    if std::env::var("PICLOUD_TRACE_WRITES").is_ok_and(|v| v == "1") {
+        // The nodes print their write-path trace tables at shutdown.
+        for (i, a) in addrs.iter().enumerate() {
+            let log = std::fs::read_to_string(tmp.join(format!("picloud-{i}/stderr.log")))
+                .unwrap_or_default();
+            if let Some(at) = log.rfind("write-path trace") {
+                say!("node {} ({a}):\n{}", i + 1, &log[at..]);
+            }
+        }
+    }
     Ok(levels)
 }
 
@@ -543,6 +556,15 @@ fn main() -> Result<()> {
     let argv: Vec<String> = std::env::args().skip(1).take(2).collect();
     if argv.len() == 2 && argv[0] == "bench" && argv[1] == "projection" {
         return projection::main(std::env::args().skip(3).collect());
+    }
+    if argv.len() == 2 && argv[0] == "bench" && argv[1] == "boot" {
+        return image::bench_boot(std::env::args().skip(3).collect());
+    }
+    if argv.first().map(String::as_str) == Some("image") {
+        return image::image(std::env::args().skip(2).collect());
+    }
+    if argv.first().map(String::as_str) == Some("qemu") {
+        return image::qemu(std::env::args().skip(2).collect());
     }
     let args = parse_args()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
