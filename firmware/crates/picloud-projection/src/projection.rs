@@ -12,7 +12,7 @@
 //! - the **cursor** is not a triple in the store (moving it would leave one dead quad per
 //!   event); it lives beside the store and is written into snapshots only;
 //! - [`Projection`] counts the quads it removes (they become dead nodes) and, once they
-//!   reach half the live quads (and a floor), **compacts**: a thread copies the live quads
+//!   reach a quarter of the live quads (and a floor), **compacts**: a thread copies the live quads
 //!   (as of that moment) into a fresh [`Store`] while batches go on into the current one;
 //!   the first batch after the copy is done folds the events since into it too and swaps
 //!   it in under a lock. Readers ([`GraphReader`]) take the current store at the start of
@@ -38,7 +38,7 @@ use crate::{ProjectionError, QueryError};
 
 /// The default floor of [`Projection::set_compaction_floor`]: never compact for fewer dead
 /// quads than this (a compaction copies every live quad).
-pub const DEFAULT_COMPACTION_FLOOR: usize = 20_000;
+pub const DEFAULT_COMPACTION_FLOOR: usize = 10_000;
 
 /// Which graphs a SPARQL query sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,8 +257,8 @@ impl Projection {
     }
 
     /// Automatic compaction: after a batch, a background compaction starts when the quads
-    /// removed since the last one reach both `floor` and half the live quads (so the store
-    /// holds at most about 1.5 × the live quads plus `floor` dead ones, and the copying
+    /// removed since the last one reach both `floor` and a quarter of the live quads (so the store
+    /// holds at most about 1.25 × the live quads plus `floor` dead ones, and the copying
     /// costs O(1) per change, amortised). `None` turns it off (tests, benchmarks).
     pub fn set_compaction_floor(&mut self, floor: Option<usize>) {
         self.floor = floor;
@@ -320,7 +320,7 @@ impl Projection {
                 self.finish_compaction()?;
             }
         } else if let Some(floor) = self.floor {
-            if self.dead >= floor && self.dead.saturating_mul(2) >= self.live {
+            if self.dead >= floor && self.dead.saturating_mul(4) >= self.live {
                 self.start_compaction()?;
             }
         }
