@@ -99,11 +99,12 @@ impl Supervised {
             }
         }
         if self.sup.due(now) {
-            let spawned = std::process::Command::new(&self.program)
-                .args(&self.args)
+            let mut cmd = std::process::Command::new(&self.program);
+            cmd.args(&self.args)
                 .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .stdin(std::process::Stdio::null())
-                .spawn();
+                .stdin(std::process::Stdio::null());
+            sys::clear_signal_mask_on_exec(&mut cmd);
+            let spawned = cmd.spawn();
             match spawned {
                 Ok(child) => {
                     let pid = child.id() as i32;
@@ -239,10 +240,10 @@ fn format_data(dev: &str) -> Result<(), String> {
     say(&format!(
         "{dev} is blank: creating an ext4 file system ({DATA_LABEL})"
     ));
-    let out = std::process::Command::new(MKFS)
-        .args(["-q", "-F", "-L", DATA_LABEL, dev])
-        .output()
-        .map_err(|e| format!("run {MKFS}: {e}"))?;
+    let mut cmd = std::process::Command::new(MKFS);
+    cmd.args(["-q", "-F", "-L", DATA_LABEL, dev]);
+    sys::clear_signal_mask_on_exec(&mut cmd);
+    let out = cmd.output().map_err(|e| format!("run {MKFS}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -382,6 +383,9 @@ pub fn run() -> ! {
         say(&format!("{e} (signals may be lost)"));
     }
     let _ = sys::set_hostname("picloud");
+    if let Err(e) = sys::ctrl_alt_del_to_sigint() {
+        say(&e.to_string());
+    }
     if let Err(e) = std::fs::write(RUNNING_MARKER, format!("{}\n", env!("CARGO_PKG_VERSION"))) {
         say(&format!(
             "write {RUNNING_MARKER}: {e} (`picloud init reboot` will refuse)"

@@ -37,20 +37,28 @@ pub fn check_signature(
 ///
 /// `<version> <data dev> <hash dev> <data bs> <hash bs> <data blocks> <hash start block>
 /// <alg> <digest> <salt> [opt args]`. The hash start skips the superblock that
-/// `veritysetup format --hash-offset` writes at `hash_offset`. `restart_on_corruption` makes
-/// a corrupted block reset the machine (so a tried slot falls back) instead of returning EIO
-/// to whichever program happened to read it.
-pub fn table_params(dev: &str, v: &VerityParams) -> String {
+/// `veritysetup format --hash-offset` writes at `hash_offset`.
+///
+/// Stage 1 first loads the table without options (a corrupted block is an EIO it can report)
+/// and reads the whole slot once; then it swaps in the table with `restart_on_corruption`
+/// (`restart = true`), so corruption met later resets the machine (a tried slot falls back)
+/// instead of handing EIO to whichever program happened to read it.
+pub fn table_params(dev: &str, v: &VerityParams, restart: bool) -> String {
     let salt = if v.salt.is_empty() {
         "-".to_owned()
     } else {
         crate::encoding::hex_encode(&v.salt)
     };
     format!(
-        "1 {dev} {dev} {BLOCK} {BLOCK} {} {} sha256 {} {salt} 1 restart_on_corruption",
+        "1 {dev} {dev} {BLOCK} {BLOCK} {} {} sha256 {} {salt}{}",
         v.data_blocks,
         v.hash_offset / BLOCK + 1,
         crate::encoding::hex_encode(&v.root_hash),
+        if restart {
+            " 1 restart_on_corruption"
+        } else {
+            ""
+        },
     )
 }
 
@@ -165,7 +173,7 @@ mod tests {
 
     #[test]
     fn table_matches_what_booted_in_the_probe() {
-        let t = table_params("/dev/vda5", &params());
+        let t = table_params("/dev/vda5", &params(), true);
         assert_eq!(
             t,
             format!(
@@ -176,7 +184,8 @@ mod tests {
         assert_eq!(table_sectors(&params()), 360);
         let mut p = params();
         p.salt.clear();
-        assert!(table_params("/dev/x", &p).contains(" - 1 restart"));
+        assert!(table_params("/dev/x", &p, true).contains(" - 1 restart"));
+        assert!(table_params("/dev/x", &p, false).ends_with(" -"));
     }
 
     #[test]

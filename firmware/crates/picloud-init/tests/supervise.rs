@@ -65,6 +65,46 @@ fn crashing_child_is_restarted_with_growing_delays() {
 }
 
 #[test]
+fn children_start_with_an_empty_signal_mask() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // PID 1 blocks the signals it waits for; a supervised child must not inherit that, or it
+    // would ignore the SIGTERM of an orderly shutdown. The mask is per thread, so this runs
+    // in its own thread.
+    std::thread::spawn(|| {
+        sys::block_signals(&sys::handled_signals()).unwrap();
+        let mut child = Supervised::new(
+            "/bin/sh",
+            vec![
+                "-c".into(),
+                "grep SigBlk /proc/self/status > \"$0\"".into(),
+                std::env::temp_dir()
+                    .join(format!("pcinit-mask-{}", std::process::id()))
+                    .display()
+                    .to_string(),
+            ],
+            Backoff::default(),
+        );
+        let ev = child.tick(Duration::ZERO, &[]);
+        let Some(ChildEvent::Started(pid)) = ev.first() else {
+            panic!("{ev:?}")
+        };
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if sys::reap_all().iter().any(|r| r.pid == *pid) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+    .join()
+    .unwrap();
+    let file = std::env::temp_dir().join(format!("pcinit-mask-{}", std::process::id()));
+    let line = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(line.trim(), "SigBlk:\t0000000000000000", "{line}");
+}
+
+#[test]
 fn reaper_collects_orphaned_grandchildren() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     sys::set_child_subreaper().unwrap();

@@ -69,6 +69,35 @@ pub fn create(name: &str, sectors: u64, target: &str, params: &str) -> SysResult
         .ok_or_else(|| bad("no device number in the answer".into()))
 }
 
+/// Loads a new table into existing device `name` and resumes it (the kernel swaps the
+/// tables atomically: it suspends the device, switches, resumes).
+pub fn reload(name: &str, sectors: u64, target: &str, params: &str) -> SysResult<()> {
+    let bad = |e: String| SysError {
+        what: format!("device-mapper {name}"),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    };
+    let ctl = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/mapper/control")
+        .map_err(|e| super::io_error("open /dev/mapper/control", e))?;
+    let fd = ctl.as_raw_fd();
+    let mut load = verity::dm_table_load(name, 0, sectors, target, params).map_err(bad)?;
+    dm_ioctl(
+        fd,
+        verity::DM_TABLE_LOAD,
+        &mut load,
+        &format!("DM_TABLE_LOAD {name} ({target} {params})"),
+    )?;
+    let mut resume = verity::dm_header(name, 0, 0).map_err(bad)?;
+    dm_ioctl(
+        fd,
+        verity::DM_DEV_SUSPEND,
+        &mut resume,
+        &format!("DM_DEV_SUSPEND (resume) {name}"),
+    )
+}
+
 fn remove(fd: libc::c_int, name: &str) {
     if let Ok(mut b) = verity::dm_header(name, 0, 0) {
         let _ = dm_ioctl(fd, verity::DM_DEV_REMOVE, &mut b, "DM_DEV_REMOVE");

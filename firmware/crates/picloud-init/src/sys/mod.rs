@@ -254,6 +254,26 @@ pub fn reboot(kind: RebootKind) -> SysError {
     last_error(format!("reboot ({kind:?})"))
 }
 
+/// `reboot(LINUX_REBOOT_CMD_CAD_OFF)`: Ctrl-Alt-Del sends SIGINT to PID 1 (an orderly
+/// reboot) instead of resetting at once.
+pub fn ctrl_alt_del_to_sigint() -> SysResult<()> {
+    // SAFETY: the raw reboot syscall with the documented magic numbers and no argument.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_reboot,
+            libc::LINUX_REBOOT_MAGIC1,
+            libc::LINUX_REBOOT_MAGIC2,
+            libc::LINUX_REBOOT_CMD_CAD_OFF,
+            std::ptr::null::<libc::c_void>(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(last_error("reboot(CAD_OFF)"))
+    }
+}
+
 /// `sync(2)`.
 pub fn sync() {
     // SAFETY: no arguments, cannot fail.
@@ -340,11 +360,28 @@ pub fn block_signals(signals: &[libc::c_int]) -> SysResult<()> {
     }
 }
 
+/// Makes `cmd`'s child start with an empty signal mask. PID 1 blocks the signals it reads
+/// with `sigtimedwait`, and `std::process::Command` keeps the parent's mask across exec: a
+/// child would otherwise ignore SIGTERM.
+pub fn clear_signal_mask_on_exec(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // async-signal-safe functions (sigemptyset, pthread_sigmask) on a local sigset.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
 /// Waits up to `timeout` for one of `signals` (which must be blocked); `None` on timeout.
 pub fn wait_signal(signals: &[libc::c_int], timeout: Duration) -> Option<libc::c_int> {
     let set = sigset(signals);
     let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as _,
         tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
     };
     // SAFETY: valid sigset and timespec; siginfo is not requested.
