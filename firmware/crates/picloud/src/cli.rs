@@ -70,6 +70,9 @@ pub enum Command {
     #[cfg(unix)]
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// The appliance's PID 1 (also run as /init and /sbin/init); ask it to reboot or power off.
+    #[cfg(target_os = "linux")]
+    Init(InitArgs),
     /// Append to and read the event log directly (debugging and scripts).
     #[cfg(unix)]
     #[command(subcommand, hide = true)]
@@ -103,6 +106,29 @@ pub struct NodeArgs {
     /// created in the data directory if missing.
     #[arg(long, value_name = "DIR", requires = "api")]
     pub ca_dir: Option<PathBuf>,
+}
+
+/// Arguments of `picloud init`.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Without an action: run as PID 1 (only valid as PID 1).
+    #[command(subcommand)]
+    pub action: Option<InitAction>,
+}
+
+/// `picloud init …` actions, sent to the running PiCloud PID 1 as signals.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Subcommand)]
+pub enum InitAction {
+    /// Stop the node, sync, unmount the data partition and reboot.
+    Reboot {
+        /// Boot the other slot once (`reboot "0 tryboot"`); any reset returns to this one.
+        #[arg(long)]
+        tryboot: bool,
+    },
+    /// Stop the node, sync, unmount the data partition and power off.
+    Poweroff,
 }
 
 /// `picloud cluster …` (talks to the node named by `--cluster`).

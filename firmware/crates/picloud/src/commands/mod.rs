@@ -4,6 +4,8 @@
 mod cluster;
 #[cfg(unix)]
 mod dev;
+#[cfg(target_os = "linux")]
+pub mod init;
 #[cfg(unix)]
 mod node;
 #[cfg(unix)]
@@ -54,5 +56,7 @@ pub fn run(cli: &Cli, style: &Style) -> Result<Outcome> {
         Command::Cluster(cmd) => cluster::run(cli, cmd),
         #[cfg(unix)]
         Command::Log(cmd) => cluster::run_log(cli, cmd),
+        #[cfg(target_os = "linux")]
+        Command::Init(args) => init::run(args),
     }
 }
