@@ -708,6 +708,7 @@ fn network_thread(status: &Arc<Mutex<NetStatus>>, stop: &AtomicBool) {
             dhcp: DhcpTiming::default(),
             link_local: LinkLocalTiming::default(),
             seed: sys::random_u64(),
+            resolv_conf: Some(PathBuf::from("/run/resolv.conf")),
         };
         if let Err(e) = sys::netif::run(&cfg, status, stop) {
             say(&format!("network on {iface}: {e}; retrying in 5 s"));

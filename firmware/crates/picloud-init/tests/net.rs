@@ -204,6 +204,9 @@ fn dhcp_client_gets_a_lease_from_dnsmasq_and_configures_it() {
         },
         link_local: LinkLocalTiming::default(),
         seed: 7,
+        resolv_conf: Some(
+            std::env::temp_dir().join(format!("pcinit-resolv-{}", std::process::id())),
+        ),
     };
     let started = Instant::now();
     let client = spawn_client(pair.ns_path(), cfg, Arc::clone(&status), Arc::clone(&stop));
@@ -252,6 +255,12 @@ fn dhcp_client_gets_a_lease_from_dnsmasq_and_configures_it() {
         "{l}"
     );
     assert!(result.is_ok(), "{result:?}");
+    let resolv = std::env::temp_dir().join(format!("pcinit-resolv-{}", std::process::id()));
+    assert_eq!(
+        std::fs::read_to_string(&resolv).unwrap(),
+        "nameserver 10.231.0.1\n"
+    );
+    let _ = std::fs::remove_file(&resolv);
     eprintln!("lease {} after {took:?}", addr.ip);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -300,6 +309,7 @@ fn no_dhcp_server_falls_back_to_link_local_and_avoids_a_taken_address() {
             defend_interval: Duration::from_secs(10),
         },
         seed: 9,
+        resolv_conf: None,
     };
     let started = Instant::now();
     let client = spawn_client(pair.ns_path(), cfg, Arc::clone(&status), Arc::clone(&stop));

@@ -335,6 +335,9 @@ pub struct NetConfig {
     pub link_local: LinkLocalTiming,
     /// Randomness for DHCP xids.
     pub seed: u64,
+    /// Where to write the DHCP lease's DNS servers (`/run/resolv.conf` on the appliance,
+    /// where the read-only root's `/etc/resolv.conf` points); `None` writes nothing.
+    pub resolv_conf: Option<std::path::PathBuf>,
 }
 
 /// Runs DHCP / link-local on the interface until `stop` is set. Setup errors (no such
@@ -377,7 +380,8 @@ pub fn run(cfg: &NetConfig, status: &Arc<Mutex<NetStatus>>, stop: &AtomicBool) -
                     .and_then(|()| match addr.router {
                         Some(gw) => rtnl.default_route(iface.index, gw),
                         None => Ok(()),
-                    }),
+                    })
+                    .and_then(|()| write_resolv_conf(cfg.resolv_conf.as_deref(), addr)),
                 NetAction::Deconfigure { ip, prefix_len } => {
                     rtnl.del_address(iface.index, *ip, *prefix_len)
                 }
@@ -394,6 +398,24 @@ pub fn run(cfg: &NetConfig, status: &Arc<Mutex<NetStatus>>, stop: &AtomicBool) -
         super::poll_readable(&[ip_sock.raw_fd(), arp_sock.raw_fd()], wait)?;
     }
     Ok(())
+}
+
+fn write_resolv_conf(path: Option<&std::path::Path>, addr: &Address) -> SysResult<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    if addr.dns.is_empty() {
+        return Ok(());
+    }
+    let text: String = addr
+        .dns
+        .iter()
+        .map(|d| format!("nameserver {d}\n"))
+        .collect();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| io_error(format!("write {}", path.display()), e))
 }
 
 /// The first Ethernet interface under `/sys/class/net` (sorted by name), skipping loopback
