@@ -101,7 +101,7 @@ pub struct BootParams {
 }
 
 /// The node's peer/client listener: loopback only until mTLS exists (the node refuses others).
-pub const DEFAULT_NODE_LISTEN: &str = "127.0.0.1:7000";
+pub const DEFAULT_NODE_LISTEN: &str = "127.0.0.1:7070";
 /// The node's HTTPS API, on every address.
 pub const DEFAULT_NODE_API: &str = "0.0.0.0:8443";
 
