@@ -12,10 +12,11 @@
 //! - the **cursor** is not a triple in the store (moving it would leave one dead quad per
 //!   event); it lives beside the store and is written into snapshots only;
 //! - [`Projection`] counts the quads it removes (they become dead nodes) and, once they
-//!   reach a quarter of the live quads (and a floor), **compacts**: a thread copies the live quads
-//!   (as of that moment) into a fresh [`Store`] while batches go on into the current one;
-//!   the first batch after the copy is done folds the events since into it too and swaps
-//!   it in under a lock. Readers ([`GraphReader`]) take the current store at the start of
+//!   reach an eighth of the live quads (and a floor), **compacts**: a thread copies the live quads
+//!   (as of that moment) into a fresh [`Store`] while batches go on into the current one
+//!   and are sent to the thread, which folds them into the copy until it has caught up;
+//!   the first batch after that folds whatever the copy still lacks (about one batch)
+//!   and swaps it in under a lock. Readers ([`GraphReader`]) take the current store at the start of
 //!   each operation, so a query sees either the old store or the finished new one, never
 //!   a half-built one.
 
@@ -121,8 +122,28 @@ pub struct Projection {
 /// the current store since the copy's snapshot (to fold into the copy before the swap).
 #[derive(Debug)]
 struct Background {
-    handle: std::thread::JoinHandle<Result<Store, ProjectionError>>,
+    handle: std::thread::JoinHandle<Result<Copied, ProjectionError>>,
+    /// Batches folded since the copy's snapshot, for the thread to catch up with.
+    events: std::sync::mpsc::Sender<(u64, Envelope)>,
+    /// The same events, for whatever the thread had not folded when it ended.
     since: Vec<(u64, Envelope)>,
+}
+
+/// What a background compaction hands back: the fresh store, the offset of the last event
+/// it folded after the copy (none: it folded none), and the quads those removed.
+struct Copied {
+    store: Store,
+    last: Option<u64>,
+    removed: usize,
+}
+
+impl std::fmt::Debug for Copied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Copied")
+            .field("last", &self.last)
+            .field("removed", &self.removed)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What [`fold`] did to the live quads.
@@ -257,8 +278,8 @@ impl Projection {
     }
 
     /// Automatic compaction: after a batch, a background compaction starts when the quads
-    /// removed since the last one reach both `floor` and a quarter of the live quads (so the store
-    /// holds at most about 1.25 × the live quads plus `floor` dead ones, and the copying
+    /// removed since the last one reach both `floor` and an eighth of the live quads (so the store
+    /// holds at most about 1.125 × the live quads plus `floor` dead ones, and the copying
     /// costs O(1) per change, amortised). `None` turns it off (tests, benchmarks).
     pub fn set_compaction_floor(&mut self, floor: Option<usize>) {
         self.floor = floor;
@@ -314,13 +335,16 @@ impl Projection {
         self.cursor = cursor;
         self.reader.set(None, cursor);
         if let Some(bg) = &mut self.background {
-            bg.since
-                .extend(todo.iter().map(|(o, e)| (*o, (*e).clone())));
+            for (o, e) in &todo {
+                // A copy that has stopped listening is finished: `since` covers the rest.
+                let _ = bg.events.send((*o, (*e).clone()));
+                bg.since.push((*o, (*e).clone()));
+            }
             if bg.handle.is_finished() {
                 self.finish_compaction()?;
             }
         } else if let Some(floor) = self.floor {
-            if self.dead >= floor && self.dead.saturating_mul(4) >= self.live {
+            if self.dead >= floor && self.dead.saturating_mul(8) >= self.live {
                 self.start_compaction()?;
             }
         }
@@ -330,15 +354,38 @@ impl Projection {
     /// Starts copying the live quads into a fresh store on a thread (synchronously if no
     /// thread can be started).
     fn start_compaction(&mut self) -> Result<(), ProjectionError> {
-        // The iterator reads the store as of now; later batches are recorded in `since`.
+        // The iterator reads the store as of now; later batches go to the thread over
+        // `events` (and into `since`, for what the thread has not folded when it ends).
         let quads = self.reader.store().iter();
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, Envelope)>();
+        let iri = self.reader.iri.clone();
         let spawned = std::thread::Builder::new()
             .name("graph-compaction".into())
-            .spawn(move || copy(quads));
+            .spawn(move || {
+                let fresh = copy(quads)?;
+                // Catch up with the batches folded meanwhile, until none is waiting.
+                let mut last = None;
+                let mut removed = 0;
+                loop {
+                    let waiting: Vec<(u64, Envelope)> = rx.try_iter().collect();
+                    if waiting.is_empty() {
+                        return Ok(Copied {
+                            store: fresh,
+                            last,
+                            removed,
+                        });
+                    }
+                    let batch: Vec<(u64, &Envelope)> =
+                        waiting.iter().map(|(o, e)| (*o, e)).collect();
+                    removed += fold(&fresh, &iri, &batch)?.removed;
+                    last = waiting.last().map(|(o, _)| *o);
+                }
+            });
         match spawned {
             Ok(handle) => {
                 self.background = Some(Background {
                     handle,
+                    events: tx,
                     since: Vec::new(),
                 });
                 Ok(())
@@ -347,20 +394,26 @@ impl Projection {
         }
     }
 
-    /// Waits for a background compaction (if one runs), folds the events since its start
-    /// into the copy and swaps it in. A failed copy is dropped (the next batch over the
-    /// threshold starts another).
+    /// Waits for a background compaction (if one runs), folds the events the copy has not
+    /// caught up with into it and swaps it in. A failed copy is dropped (the next batch
+    /// over the threshold starts another).
     pub fn finish_compaction(&mut self) -> Result<(), ProjectionError> {
         let Some(bg) = self.background.take() else {
             return Ok(());
         };
-        let Ok(Ok(fresh)) = bg.handle.join() else {
+        drop(bg.events);
+        let Ok(Ok(copied)) = bg.handle.join() else {
             return Ok(());
         };
-        let since: Vec<(u64, &Envelope)> = bg.since.iter().map(|(o, e)| (*o, e)).collect();
-        let folded = fold(&fresh, &self.reader.iri, &since)?;
-        self.reader.set(Some(fresh), self.cursor);
-        self.dead = folded.removed;
+        let rest: Vec<(u64, &Envelope)> = bg
+            .since
+            .iter()
+            .filter(|(o, _)| copied.last.is_none_or(|last| *o > last))
+            .map(|(o, e)| (*o, e))
+            .collect();
+        let folded = fold(&copied.store, &self.reader.iri, &rest)?;
+        self.reader.set(Some(copied.store), self.cursor);
+        self.dead = copied.removed + folded.removed;
         self.compactions += 1;
         Ok(())
     }
