@@ -98,6 +98,9 @@ pub struct BootParams {
     pub test_hang: Option<u64>,
     /// `picloud.watchdog=<secs>`: the watchdog timeout PID 1 asks for (default 15 s).
     pub watchdog_secs: Option<u64>,
+    /// `picloud.test.mem=<secs>`: measurement hook; PID 1 prints a `PICLOUD-MEM` line with
+    /// its own and the node's resident memory this often.
+    pub test_mem_secs: Option<u64>,
 }
 
 /// The node's peer/client listener: loopback only until mTLS exists (the node refuses others).
@@ -184,6 +187,9 @@ impl BootParams {
                 _ => None,
             },
             test_hang: find(cmdline, "picloud.test.hang").and_then(|v| v.parse().ok()),
+            test_mem_secs: find(cmdline, "picloud.test.mem")
+                .and_then(|v| v.parse().ok())
+                .filter(|s| *s > 0),
             watchdog_secs: find(cmdline, "picloud.watchdog")
                 .and_then(|v| v.parse().ok())
                 .filter(|s| (1..=3600).contains(s)),
@@ -343,5 +349,9 @@ mod tests {
             Some(5)
         );
         assert_eq!(BootParams::parse("picloud.watchdog=0").watchdog_secs, None);
+        assert_eq!(
+            BootParams::parse("picloud.test.mem=2").test_mem_secs,
+            Some(2)
+        );
     }
 }

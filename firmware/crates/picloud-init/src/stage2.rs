@@ -364,6 +364,7 @@ struct Pid1 {
     net_stop: Arc<AtomicBool>,
     last_screen: String,
     last_view_at: Option<Duration>,
+    last_mem_at: Option<Duration>,
     release: Option<String>,
     api_port: u16,
 }
@@ -433,6 +434,7 @@ pub fn run() -> ! {
         net_stop: Arc::new(AtomicBool::new(false)),
         last_screen: String::new(),
         last_view_at: None,
+        last_mem_at: None,
         release,
     };
     pid1.pet();
@@ -536,7 +538,35 @@ impl Pid1 {
                 self.pet();
             }
             self.refresh_screen();
+            self.report_memory();
         }
+    }
+
+    /// `picloud.test.mem`: the resident memory of PID 1 and of the node.
+    fn report_memory(&mut self) {
+        let Some(every) = self.params.test_mem_secs.map(Duration::from_secs) else {
+            return;
+        };
+        let now = self.clock.now();
+        if self
+            .last_mem_at
+            .is_some_and(|t| now.saturating_sub(t) < every)
+        {
+            return;
+        }
+        self.last_mem_at = Some(now);
+        let rss = |path: String| {
+            std::fs::read_to_string(path)
+                .ok()
+                .and_then(|s| crate::status::vm_rss_kb(&s))
+        };
+        let node = self
+            .node
+            .as_ref()
+            .and_then(running_pid)
+            .and_then(|pid| rss(format!("/proc/{pid}/status")));
+        let me = rss("/proc/self/status".to_owned()).unwrap_or(0);
+        print_raw(&format!("{}\n", crate::status::mem_line(me, node)));
     }
 
     fn tick_node(&mut self, reaped: &[Reaped]) {

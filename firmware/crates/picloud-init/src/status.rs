@@ -68,6 +68,24 @@ pub struct StatusView {
     pub console_text: Option<String>,
 }
 
+/// `VmRSS` in KiB from a `/proc/<pid>/status` text.
+pub fn vm_rss_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// The `PICLOUD-MEM` measurement line (`picloud.test.mem`).
+pub fn mem_line(pid1_kb: u64, node_kb: Option<u64>) -> String {
+    let node = node_kb.unwrap_or(0);
+    format!(
+        "PICLOUD-MEM pid1_rss_kb={pid1_kb} node_rss_kb={node} total_kb={}",
+        pid1_kb + node
+    )
+}
+
 fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
@@ -209,6 +227,21 @@ mod tests {
         assert!(s.contains(" bootstrap  not available yet (the identity service is not built)\n"));
         assert!(s.contains(" node       running (pid 42)\n"));
         assert!(s.contains(" data       /dev/vda7 on /data (3.0 GiB)\n"));
+    }
+
+    #[test]
+    fn memory_line() {
+        let st = "Name:\tpicloud\nVmPeak:\t  9000 kB\nVmRSS:\t    4321 kB\nThreads: 2\n";
+        assert_eq!(vm_rss_kb(st), Some(4321));
+        assert_eq!(vm_rss_kb("Name: x\n"), None);
+        assert_eq!(
+            mem_line(4321, Some(30000)),
+            "PICLOUD-MEM pid1_rss_kb=4321 node_rss_kb=30000 total_kb=34321"
+        );
+        assert_eq!(
+            mem_line(10, None),
+            "PICLOUD-MEM pid1_rss_kb=10 node_rss_kb=0 total_kb=10"
+        );
     }
 
     #[test]
