@@ -568,6 +568,7 @@ impl DhcpClient {
             out.push(DhcpAction::Unbind(l.address));
         }
         self.enter_selecting(now, false);
+        self.had_offer = false;
         out.extend(self.poll(now));
         out
     }

@@ -121,6 +121,17 @@ impl Network {
         out
     }
 
+    /// The link came back (carrier up after being down: a cable was plugged in, possibly
+    /// into another network). Everything is dropped and asked for again: the link-local
+    /// address goes, the lease is released locally and DISCOVER starts over.
+    pub fn link_restored(&mut self, now: Duration) -> Vec<NetAction> {
+        let ll = self.ll.stop();
+        let mut out = self.ll_actions(ll);
+        let d = self.dhcp.restart(now);
+        out.extend(self.dhcp_actions(now, d));
+        out
+    }
+
     /// An IPv4 datagram arrived on the interface.
     pub fn on_ip(&mut self, now: Duration, packet: &[u8]) -> Vec<NetAction> {
         let Some(payload) = dhcp::udp_payload(packet, dhcp::CLIENT_PORT) else {
@@ -260,6 +271,36 @@ mod tests {
         assert_eq!(addr.source, AddressSource::Dhcp);
         assert_eq!(addr.router, Some(Ipv4Addr::new(10, 1, 0, 1)));
         assert_eq!(n.address().unwrap().source, AddressSource::Dhcp);
+    }
+
+    #[test]
+    fn link_restored_drops_the_address_and_asks_again() {
+        let mut n = Network::new(MAC, DhcpTiming::default(), LinkLocalTiming::default(), 9);
+        let mut t = 0;
+        while t <= 30_000 {
+            n.poll(ms(t));
+            t += 100;
+        }
+        let ll = n.address().unwrap();
+        let a = n.link_restored(ms(30_100));
+        assert_eq!(
+            a[0],
+            NetAction::Deconfigure {
+                ip: ll.ip,
+                prefix_len: 16
+            }
+        );
+        assert_eq!(
+            a.iter().filter_map(dhcp_of).next().unwrap().kind,
+            Some(MessageType::Discover)
+        );
+        assert_eq!(n.address(), None);
+        // And the fallback timer starts over: link-local again 10 s later, not at once.
+        let mut later = Vec::new();
+        for t in (30_200..=39_000).step_by(100) {
+            later.extend(n.poll(ms(t)));
+        }
+        assert!(!later.iter().any(|a| matches!(a, NetAction::SendArp(_))));
     }
 
     #[test]

@@ -111,6 +111,20 @@ pub fn link_up(name: &str) -> SysResult<Interface> {
     Ok(Interface { index, mac })
 }
 
+/// Whether the interface reports carrier (`IFF_RUNNING`).
+pub fn link_running(name: &str) -> SysResult<bool> {
+    let s = socket(libc::AF_INET, libc::SOCK_DGRAM, 0, "socket(AF_INET)")?;
+    let mut r = ifreq(name)?;
+    ioctl_ifreq(
+        &s,
+        libc::SIOCGIFFLAGS as _,
+        &mut r,
+        &format!("flags of {name}"),
+    )?;
+    let flags = i16::from_ne_bytes([r[16], r[17]]);
+    Ok(flags & libc::IFF_RUNNING as i16 != 0)
+}
+
 /// Brings the loopback interface up.
 pub fn loopback_up() -> SysResult<()> {
     link_up("lo").map(|_| ())
@@ -361,9 +375,16 @@ pub fn run(cfg: &NetConfig, status: &Arc<Mutex<NetStatus>>, stop: &AtomicBool) -
         }
     };
     publish(&net, None);
+    let mut carrier = link_running(&cfg.interface).unwrap_or(true);
     while !stop.load(Ordering::Relaxed) {
         let now = clock.now();
-        let mut actions = net.poll(now);
+        let mut actions = Vec::new();
+        let up = link_running(&cfg.interface).unwrap_or(carrier);
+        if up && !carrier {
+            actions.extend(net.link_restored(now));
+        }
+        carrier = up;
+        actions.extend(net.poll(now));
         while let Some(frame) = ip_sock.recv()? {
             actions.extend(net.on_ip(clock.now(), &frame));
         }
