@@ -53,11 +53,29 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// sha256 of a file, streamed, as lowercase hex.
+/// sha256 of a file as lowercase hex. Uses coreutils' `sha256sum` when present (images are
+/// hundreds of MB and the tests run unoptimised), else hashes in process.
 pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
     use anyhow::Context;
     use sha2::Digest;
     use std::io::Read;
+    if let Some(tool) = tools::find("sha256sum") {
+        let out = std::process::Command::new(tool)
+            .arg("-b")
+            .arg(path)
+            .output()
+            .with_context(|| format!("sha256sum {}", path.display()))?;
+        if out.status.success() {
+            if let Some(h) = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()
+            {
+                if h.len() == 64 {
+                    return Ok(h.to_string());
+                }
+            }
+        }
+    }
     let mut f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
