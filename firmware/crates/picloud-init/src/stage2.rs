@@ -35,6 +35,8 @@ pub const PET_INTERVAL: Duration = Duration::from_millis(500);
 /// How long the node gets to stop on SIGTERM before everything is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 const MKFS: &str = "/usr/sbin/mkfs.ext4";
+/// How long PID 1 waits for the data partition setup (format, mount, grow) to finish.
+const DATA_SETUP_LIMIT: Duration = Duration::from_secs(600);
 const DATA_LABEL: &str = "picloud-data";
 
 /// Prints one console line; write errors are ignored (there is nowhere else to report them).
@@ -320,6 +322,45 @@ pub enum Shutdown {
     PowerOff,
 }
 
+/// Node-to-node TLS material (`ca.pem`, `node.pem`, `node.key`): passed as `--tls-dir` when
+/// all three exist.
+pub const NODE_TLS: &str = "/data/picloud/tls";
+
+/// Whether this `picloud node` has the transport flags `--tls-dir` / `--insecure-loopback`
+/// (the node-to-node mTLS work adds them; older builds reject unknown flags). Asked once, from
+/// `picloud node --help`, so PID 1 works with either.
+fn node_transport_flags(exe: &Path) -> bool {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["node", "--help"]);
+    sys::clear_signal_mask_on_exec(&mut cmd);
+    cmd.output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("--insecure-loopback"))
+        .unwrap_or(false)
+}
+
+/// The node's command line. With the transport flags: `--tls-dir` when the TLS material
+/// exists, else `--insecure-loopback` when `listen` is a loopback address (the node refuses
+/// plaintext anywhere else, and says so).
+pub fn node_args(listen: &str, api: &str, has_tls: bool, transport_flags: bool) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "node", "--data", NODE_DATA, "--listen", listen, "--api", api,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    if transport_flags {
+        let loopback = listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+        if has_tls {
+            args.extend(["--tls-dir".to_owned(), NODE_TLS.to_owned()]);
+        } else if loopback {
+            args.push("--insecure-loopback".to_owned());
+        }
+    }
+    args
+}
+
 /// The file stage 2 writes once it runs: proof for `picloud init reboot|poweroff` that PID 1
 /// is PiCloud's init (so the CLI never signals another init, such as systemd on a laptop).
 pub const RUNNING_MARKER: &str = "/run/picloud-init";
@@ -473,7 +514,34 @@ impl Pid1 {
                 return;
             }
         };
-        self.data = match setup_data(part) {
+        // Formatting a blank partition or growing a small ext4 to a large disk can take
+        // longer than the watchdog timeout: it runs in a worker while this loop keeps petting.
+        // A worker stuck for DATA_SETUP_LIMIT (dead disk) is given up on, not waited for.
+        let worker = std::thread::Builder::new()
+            .name("data".into())
+            .spawn(move || setup_data(part));
+        let result = match worker {
+            Err(e) => Err(format!("cannot start the data setup thread: {e}")),
+            Ok(handle) => {
+                let start = self.clock.now();
+                loop {
+                    if handle.is_finished() {
+                        break handle
+                            .join()
+                            .unwrap_or_else(|_| Err("the data setup thread failed".into()));
+                    }
+                    if self.clock.now().saturating_sub(start) > DATA_SETUP_LIMIT {
+                        break Err(format!(
+                            "setting up the data partition did not finish within {} s",
+                            DATA_SETUP_LIMIT.as_secs()
+                        ));
+                    }
+                    self.pet();
+                    sys::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        self.data = match result {
             Ok((device, bytes)) => DataView::Mounted { device, bytes },
             Err(e) => {
                 say(&format!("data partition unavailable: {e}"));
@@ -506,15 +574,22 @@ impl Pid1 {
         } else {
             PathBuf::from("/proc/self/exe")
         };
-        let args = vec![
-            "node".to_owned(),
-            "--data".to_owned(),
-            NODE_DATA.to_owned(),
-            "--listen".to_owned(),
-            self.params.node_listen.clone(),
-            "--api".to_owned(),
-            self.params.node_api.clone(),
-        ];
+        let tls = Path::new(NODE_TLS);
+        let has_tls = ["ca.pem", "node.pem", "node.key"]
+            .iter()
+            .all(|f| tls.join(f).exists());
+        let transport = node_transport_flags(&exe);
+        let args = node_args(
+            &self.params.node_listen,
+            &self.params.node_api,
+            has_tls,
+            transport,
+        );
+        say(&format!(
+            "node command: {} {}",
+            exe.display(),
+            args.join(" ")
+        ));
         self.node = Some(
             Supervised::new(exe, args, Backoff::default())
                 .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -755,5 +830,44 @@ pub fn running_pid(s: &Supervised) -> Option<i32> {
     match s.sup.state() {
         ChildState::Running { pid, .. } => Some(pid),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_command_line() {
+        let base = "node --data /data/picloud --listen 127.0.0.1:7070 --api 0.0.0.0:8443";
+        assert_eq!(
+            node_args("127.0.0.1:7070", "0.0.0.0:8443", false, false).join(" "),
+            base
+        );
+        assert_eq!(
+            node_args("127.0.0.1:7070", "0.0.0.0:8443", false, true).join(" "),
+            format!("{base} --insecure-loopback")
+        );
+        assert_eq!(
+            node_args("127.0.0.1:7070", "0.0.0.0:8443", true, true).join(" "),
+            format!("{base} --tls-dir /data/picloud/tls")
+        );
+        // Not loopback and no TLS material: no flag; the node refuses and says why.
+        let a = node_args("0.0.0.0:7070", "0.0.0.0:8443", false, true);
+        assert!(!a
+            .iter()
+            .any(|x| x.starts_with("--insecure") || x == "--tls-dir"));
+    }
+
+    #[test]
+    fn signals_map_to_shutdowns() {
+        assert_eq!(shutdown_for(libc::SIGTERM), Some(Shutdown::Reboot));
+        assert_eq!(shutdown_for(libc::SIGINT), Some(Shutdown::Reboot));
+        assert_eq!(shutdown_for(libc::SIGUSR1), Some(Shutdown::PowerOff));
+        assert_eq!(shutdown_for(libc::SIGUSR2), Some(Shutdown::PowerOff));
+        assert_eq!(shutdown_for(libc::SIGPWR), Some(Shutdown::PowerOff));
+        assert_eq!(shutdown_for(40), Some(Shutdown::TryBoot));
+        assert_eq!(shutdown_for(libc::SIGCHLD), None);
+        assert_eq!(shutdown_for(libc::SIGHUP), None);
     }
 }
