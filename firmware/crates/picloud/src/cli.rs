@@ -106,6 +106,16 @@ pub struct NodeArgs {
     /// created in the data directory if missing.
     #[arg(long, value_name = "DIR", requires = "api")]
     pub ca_dir: Option<PathBuf>,
+
+    /// Node-to-node mutual TLS: DIR holds ca.pem (the cluster CA certificate), node.pem and
+    /// node.key (this node's certificate and key; see `picloud cluster certs`).
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
+
+    /// Plaintext node-to-node traffic instead of --tls-dir; refused unless the listen,
+    /// advertised and peer addresses are all loopback (tests, one-machine labs).
+    #[arg(long, conflicts_with = "tls_dir")]
+    pub insecure_loopback: bool,
 }
 
 /// Arguments of `picloud init`.
@@ -157,6 +167,39 @@ pub enum ClusterCommand {
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+    },
+    /// Issue the certificates of node-to-node mTLS (offline; no --cluster needed).
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+/// `picloud cluster certs …`
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create a cluster CA: DIR/ca.pem (certificate) and DIR/ca.key (private key, mode 0600).
+    Ca {
+        /// Output directory (created if missing; existing files are not overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Issue a node certificate signed by the CA in --ca: DIR/node.pem, DIR/node.key (0600)
+    /// and a copy of the CA certificate as DIR/ca.pem, ready for `picloud node --tls-dir DIR`.
+    Node {
+        /// Directory holding the CA's ca.pem and ca.key.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The node's name (a DNS name in the certificate's subjectAltName).
+        #[arg(long)]
+        name: String,
+        /// An address peers dial this node at (IP address or host name; repeatable).
+        #[arg(long = "addr", value_name = "IP", required = true)]
+        addrs: Vec<String>,
+        /// Output directory (created if missing; existing files are not overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
     },
 }
 
