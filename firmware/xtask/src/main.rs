@@ -635,7 +635,11 @@ fn main() -> Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     let result = rt.block_on(run(&args, &tmp));
-    let _ = std::fs::remove_dir_all(&tmp);
+    if std::env::var_os("PICLOUD_BENCH_KEEP").is_some() {
+        say!("kept {} (PICLOUD_BENCH_KEEP)", tmp.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
     let report = result?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
