@@ -211,10 +211,10 @@ impl IriBuilder {
         self.at(&format!("nodes/{node}"))
     }
 
-    /// `https://<domain>/identities/<identity>` (a person or a workload; the `sub` of its
+    /// `https://<domain>/platform/identities/<identity>` (a person or a workload; the `sub` of its
     /// tokens).
     pub fn identity(&self, identity: &Name) -> Iri {
-        self.at(&format!("identities/{identity}"))
+        self.at(&format!("platform/identities/{identity}"))
     }
 
     /// `https://<domain>/products/<product>`.

@@ -307,6 +307,14 @@ pub fn peek_header(token: &str) -> Result<Header, TokenRefusal> {
         .map_err(|e| TokenRefusal::Malformed(format!("the header is not accepted: {e}")))
 }
 
+/// The unverified `aud` claim (to pick the expected audience of an ID token hint before
+/// [`verify`] checks everything, the audience included).
+pub fn peek_claims_aud(token: &str) -> Option<String> {
+    let p = token.split('.').nth(1)?;
+    let v: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
+    v.get("aud")?.as_str().map(str::to_owned)
+}
+
 /// Checks `token` completely: shape, header, signature under the key `keys` returns for
 /// its kid, issuer, type, time and audience. Returns the claims.
 pub fn verify<'k>(

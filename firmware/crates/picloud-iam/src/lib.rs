@@ -28,4 +28,4 @@ pub mod state;
 pub mod tokens;
 
 pub use decide::{decide, Command, Context, Decision, Grant, Rejection};
-pub use state::{apply, IamState, Role};
+pub use state::{apply, is_iam_event, IamState, Role};

@@ -446,3 +446,34 @@ pub fn apply(state: &mut IamState, event: &Envelope) {
         _ => {}
     }
 }
+
+/// Whether [`apply`] can change the state for this event (adapters republish the state
+/// only then).
+pub fn is_iam_event(payload: &EventPayload) -> bool {
+    matches!(
+        payload,
+        EventPayload::IdentityCreatedV1(_)
+            | EventPayload::PasskeyRegisteredV1(_)
+            | EventPayload::PasskeyUsedV1(_)
+            | EventPayload::PasskeyRevokedV1(_)
+            | EventPayload::BootstrapCodeIssuedV1(_)
+            | EventPayload::BootstrapCodeRedeemedV1(_)
+            | EventPayload::ReEnrolmentCodeIssuedV1(_)
+            | EventPayload::ClientRegisteredV1(_)
+            | EventPayload::ClientRegisteredV2(_)
+            | EventPayload::SigningKeyCreatedV1(_)
+            | EventPayload::SigningKeyRetiredV1(_)
+            | EventPayload::RoleAssignedV1(_)
+            | EventPayload::RoleRevokedV1(_)
+            | EventPayload::RefreshTokenIssuedV1(_)
+            | EventPayload::RefreshTokenRotatedV1(_)
+            | EventPayload::RefreshTokenFamilyRevokedV1(_)
+            | EventPayload::CaCreatedV1(_)
+            | EventPayload::RecoveryPerformedV1(_)
+            | EventPayload::AuthorizationCodeIssuedV1(_)
+            | EventPayload::AuthorizationCodeRedeemedV1(_)
+            | EventPayload::DeviceCodeIssuedV1(_)
+            | EventPayload::DeviceCodeApprovedV1(_)
+            | EventPayload::DeviceCodeRedeemedV1(_)
+    )
+}

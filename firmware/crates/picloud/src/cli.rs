@@ -74,6 +74,31 @@ pub enum Command {
     #[cfg(unix)]
     #[command(subcommand, hide = true)]
     Log(LogCommand),
+    /// Log in to the cluster with your passkey (device flow: approve the code in a browser).
+    #[cfg(unix)]
+    Login,
+    /// Forget (and revoke) the stored login for the cluster.
+    #[cfg(unix)]
+    Logout,
+    /// Show who the CLI acts as on the cluster, and with which roles.
+    #[cfg(unix)]
+    Whoami {
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Tokens for scripts.
+    #[cfg(unix)]
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+/// `picloud auth …`
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Print a current access token for the cluster (refreshed if needed), for scripts:
+    /// `curl -H "Authorization: Bearer $(picloud auth token)" …`.
+    Token,
 }
 
 /// Arguments of `picloud node`.
@@ -99,10 +124,16 @@ pub struct NodeArgs {
     #[arg(long, value_name = "ADDR")]
     pub api: Option<String>,
 
-    /// With --api: the cluster CA (certificate and key PEM files), shared by every node;
-    /// created in the data directory if missing.
+    /// With --api: the cluster CA (certificate and key PEM files) and the key-encryption
+    /// key, shared by every node; created in the data directory if missing.
     #[arg(long, value_name = "DIR", requires = "api")]
     pub ca_dir: Option<PathBuf>,
+
+    /// With --api: write a node-local administrator credential to FILE (mode 0600) once
+    /// identity is initialised; the CLI on this node uses it with PICLOUD_CREDENTIAL=FILE.
+    /// Whoever can read FILE is a cluster administrator: keep it to the node's operator.
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub admin_credential: Option<PathBuf>,
 }
 
 /// `picloud cluster …` (talks to the node named by `--cluster`).

@@ -235,7 +235,10 @@ fn t31_help_lists_only_working_commands() {
         .collect();
     assert_eq!(
         commands,
-        ["resource", "dev", "events", "graph", "node", "cluster", "help"],
+        [
+            "resource", "dev", "events", "graph", "node", "cluster", "login", "logout", "whoami",
+            "auth", "help"
+        ],
         "--help lists commands that do not work yet:\n{help}"
     );
     let out = picloud(&["resource", "--help"]);

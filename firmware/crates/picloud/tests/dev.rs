@@ -109,11 +109,13 @@ impl Drop for Proc {
     }
 }
 
-fn curl(ca: &Path, accept: &str, url: &str) -> (String, String) {
+fn curl(ca: &Path, token: &str, accept: &str, url: &str) -> (String, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "10", "--cacert"])
         .arg(ca)
         .args([
+            "-H",
+            &format!("Authorization: Bearer {token}"),
             "-H",
             &format!("Accept: {accept}"),
             "-w",
@@ -125,6 +127,34 @@ fn curl(ca: &Path, accept: &str, url: &str) -> (String, String) {
     let body = text(&out.stdout);
     let (body, code) = body.rsplit_once('\n').unwrap_or((&body, ""));
     (body.to_owned(), code.to_owned())
+}
+
+fn curl_anonymous(ca: &Path, url: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .args(["-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl is installed");
+    let body = text(&out.stdout);
+    let (body, code) = body.rsplit_once('\n').unwrap_or((&body, ""));
+    (body.to_owned(), code.to_owned())
+}
+
+/// The CLI with `PICLOUD_CREDENTIAL` set.
+fn picloud_with_credential(home: &Path, credential: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_picloud"))
+        .args(args)
+        .current_dir(common::repo_root())
+        .env_remove("PICLOUD_CLUSTER")
+        .env_remove("PICLOUD_CA")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("NO_COLOR", "1")
+        .env("PICLOUD_CREDENTIAL", credential)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -166,6 +196,22 @@ fn dev_cluster_end_to_end_and_restart() {
         "{err}"
     );
 
+    // `picloud dev` made the local user its administrator: the CLI has a token at once.
+    let token = ok(&picloud(&home.0, &["auth", "token"]), "auth token")
+        .trim()
+        .to_owned();
+    let (body, code) = curl_anonymous(&ca, &format!("{url}products/photo-app"));
+    assert_eq!(code, "401", "{body}");
+    let me = ok(&picloud(&home.0, &["whoami"]), "whoami");
+    assert!(
+        me.contains("identity  dev-admin") && me.contains("roles     admin"),
+        "{me}"
+    );
+    let creds = home.0.join("config/picloud/credentials.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&creds).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
     // Apply: committed, progress per resource, honest statuses.
     let out = ok(
         &picloud(&home.0, &["resource", "apply", "examples/photo-app"]),
@@ -188,7 +234,12 @@ fn dev_cluster_end_to_end_and_restart() {
         .to_owned();
 
     // curl the product IRI as Turtle.
-    let (body, code) = curl(&ca, "text/turtle", &format!("{url}products/photo-app"));
+    let (body, code) = curl(
+        &ca,
+        &token,
+        "text/turtle",
+        &format!("{url}products/photo-app"),
+    );
     assert_eq!(code, "200", "{body}");
     assert!(body.contains("a pc:Product"), "{body}");
     assert!(body.contains("pc:version \"1.0.0\""), "{body}");
@@ -261,7 +312,9 @@ fn dev_cluster_end_to_end_and_restart() {
         "cluster status",
     );
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(status["committedOffset"], 8, "{status}");
+    // Identity's init (CA, signing key, bootstrap code, CLI and portal clients) and the
+    // dev administrator (identity, role, client) came first: 8 events, then photo-app's 9.
+    assert_eq!(status["committedOffset"], 8 + 8, "{status}");
     assert_eq!(status["products"][0], "photo-app");
 
     // resource status.
@@ -284,7 +337,10 @@ fn dev_cluster_end_to_end_and_restart() {
     let url = format!("https://{listen}/");
     let mut dev = Proc::spawn(&home.0, &["dev", "--listen", &listen]);
     let banner = dev.wait_for("Stop with Ctrl-C", Duration::from_secs(30));
-    assert!(banner.contains("9 in the log"), "{banner}");
+    assert!(banner.contains(" in the log"), "{banner}");
+    let token = ok(&picloud(&home.0, &["auth", "token"]), "auth token")
+        .trim()
+        .to_owned();
     let out = ok(
         &picloud(&home.0, &["resource", "status", "photo-app"]),
         "status after restart",
@@ -292,6 +348,7 @@ fn dev_cluster_end_to_end_and_restart() {
     assert!(out.contains("api-server"), "{out}");
     let (body, code) = curl(
         &ca,
+        &token,
         "text/turtle",
         &format!("{url}products/photo-app/containers/api-server"),
     );
@@ -303,7 +360,12 @@ fn dev_cluster_end_to_end_and_restart() {
         "delete",
     );
     assert!(out.contains("deleted photo-app: 9 events"), "{out}");
-    let (_, code) = curl(&ca, "text/turtle", &format!("{url}products/photo-app"));
+    let (_, code) = curl(
+        &ca,
+        &token,
+        "text/turtle",
+        &format!("{url}products/photo-app"),
+    );
     assert_eq!(code, "404");
     assert_eq!(dev.terminate(), Some(0));
 }
@@ -321,6 +383,7 @@ fn three_nodes_serve_the_same_graph() {
         .map(|ip| format!("{ip}:{}", free_port(ip)))
         .collect();
     let ca_dir = home.0.join("ca");
+    let admin = home.0.join("admin.json");
     let mut nodes = Vec::new();
     for (i, (r, a)) in raft.iter().zip(&api).enumerate() {
         let data = home.0.join(format!("n{i}"));
@@ -335,6 +398,10 @@ fn three_nodes_serve_the_same_graph() {
             "--ca-dir".into(),
             ca_dir.display().to_string(),
         ];
+        if i == 0 {
+            args.push("--admin-credential".into());
+            args.push(admin.display().to_string());
+        }
         for p in &raft {
             args.push("--peer".into());
             args.push(p.clone());
@@ -351,6 +418,34 @@ fn three_nodes_serve_the_same_graph() {
     );
     let ca = ca_dir.join("ca.pem");
     let ca_s = ca.display().to_string();
+    // Identity initialises once there is a leader; node 1 then writes the local
+    // administrator credential.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !admin.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no administrator credential at {}",
+            admin.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let picloud = |home: &Path, args: &[&str]| picloud_with_credential(home, &admin, args);
+    let token = ok(
+        &picloud(
+            &home.0,
+            &[
+                "auth",
+                "token",
+                "--cluster",
+                &format!("https://{}/", api[0]),
+                "--ca",
+                &ca_s,
+            ],
+        ),
+        "auth token",
+    )
+    .trim()
+    .to_owned();
     // Apply through a node that is not the one initialised (likely a follower).
     let out = ok(
         &picloud(
@@ -374,6 +469,7 @@ fn three_nodes_serve_the_same_graph() {
         loop {
             let (body, code) = curl(
                 &ca,
+                &token,
                 "text/turtle",
                 &format!("https://{a}/products/photo-app/containers/api-server"),
             );
@@ -409,9 +505,11 @@ fn three_nodes_serve_the_same_graph() {
     let c2 = format!("https://{}/", api[2]);
     let home_path = home.0.clone();
     let ca2 = ca_s.clone();
+    let admin2 = admin.clone();
     let t = std::thread::spawn(move || {
-        picloud(
+        picloud_with_credential(
             &home_path,
+            &admin2,
             &[
                 "resource",
                 "apply",

@@ -60,6 +60,9 @@ impl Dev {
             seen: Vec::new(),
         };
         dev.wait_for("Stop with Ctrl-C", Duration::from_secs(60));
+        // The administrator's token for `curl` (picloud dev wrote the credential).
+        let token = ok(&picloud(home, &["auth", "token"]), "auth token");
+        *TOKEN.lock().unwrap() = token.trim().to_owned();
         dev
     }
 
@@ -133,10 +136,15 @@ impl Drop for Dev {
     }
 }
 
+/// The access token of the running `picloud dev` (set by `Dev::start`).
+static TOKEN: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 fn curl(ca: &Path, accept: &str, url: &str, query: Option<&str>) -> (String, String) {
+    let token = TOKEN.lock().unwrap().clone();
     let mut cmd = Command::new("curl");
     cmd.args(["-sS", "--max-time", "10", "--cacert"])
         .arg(ca)
+        .args(["-H", &format!("Authorization: Bearer {token}")])
         .args(["-H", &format!("Accept: {accept}"), "-w", "\n%{http_code}"]);
     if let Some(q) = query {
         cmd.args(["-G", "--data-urlencode", &format!("query={q}")]);

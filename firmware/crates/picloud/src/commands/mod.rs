@@ -5,6 +5,10 @@ mod cluster;
 #[cfg(unix)]
 mod dev;
 #[cfg(unix)]
+pub(crate) mod identity;
+#[cfg(unix)]
+mod login;
+#[cfg(unix)]
 mod node;
 #[cfg(unix)]
 mod node_api;
@@ -54,5 +58,13 @@ pub fn run(cli: &Cli, style: &Style) -> Result<Outcome> {
         Command::Cluster(cmd) => cluster::run(cli, cmd),
         #[cfg(unix)]
         Command::Log(cmd) => cluster::run_log(cli, cmd),
+        #[cfg(unix)]
+        Command::Login => login::login(cli),
+        #[cfg(unix)]
+        Command::Logout => login::logout(cli),
+        #[cfg(unix)]
+        Command::Whoami { output } => login::whoami(cli, *output),
+        #[cfg(unix)]
+        Command::Auth(crate::cli::AuthCommand::Token) => login::token(cli),
     }
 }
