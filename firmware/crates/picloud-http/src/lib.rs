@@ -30,6 +30,7 @@ mod error;
 mod graph;
 pub mod identity;
 mod oidc;
+pub mod passkeys;
 pub mod portal;
 mod rdf;
 mod routes;
@@ -60,6 +61,7 @@ pub use tls::{
 pub struct AppState {
     backend: Arc<dyn Backend>,
     identity: Arc<Identity>,
+    passkeys: Arc<passkeys::Passkeys>,
     ids: IdSource,
 }
 
@@ -76,6 +78,7 @@ impl AppState {
         Self {
             backend,
             identity,
+            passkeys: Arc::default(),
             ids: Arc::new(random_correlation_id),
         }
     }
@@ -83,6 +86,11 @@ impl AppState {
     /// The identity adapter.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// The passkey ceremonies of this node.
+    pub fn passkeys(&self) -> &passkeys::Passkeys {
+        &self.passkeys
     }
 
     /// Replaces the correlation-id source (tests, or an adapter with its own randomness).
@@ -142,6 +150,44 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         r("/oauth2/jwks", GET, Public, get(oidc::jwks)),
         r("/ca.pem", GET, Public, get(oidc::ca_pem)),
         r("/oauth2/logout", GET, Public, get(oidc::end_session)),
+        r("/oauth2/authorize", GET, Public, get(passkeys::authorize)),
+        r("/portal/setup", GET, Public, get(portal::setup_page)),
+        r("/portal/login", GET, Public, get(portal::login_get)),
+        r("/portal/device", GET, Public, get(portal::device_page)),
+        r("/portal/reenrol", GET, Public, get(portal::reenrol_page)),
+        r("/portal/portal.js", GET, Public, get(portal::script)),
+        // The ceremonies behind those pages: authenticated by the bootstrap code, a
+        // re-enrolment code, or the passkey itself.
+        r(
+            "/portal/api/setup/start",
+            POST,
+            Public,
+            post(passkeys::setup_start),
+        ),
+        r(
+            "/portal/api/reenrol/start",
+            POST,
+            Public,
+            post(passkeys::reenrol_start),
+        ),
+        r(
+            "/portal/api/enrol/finish",
+            POST,
+            Public,
+            post(passkeys::enrol_finish),
+        ),
+        r(
+            "/portal/api/login/start",
+            POST,
+            Public,
+            post(passkeys::login_start),
+        ),
+        r(
+            "/portal/api/login/finish",
+            POST,
+            Public,
+            post(passkeys::login_finish),
+        ),
         // OAuth endpoints that authenticate the client themselves.
         r("/oauth2/token", POST, Client, post(oidc::token)),
         r(
@@ -164,6 +210,12 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             POST,
             Authenticated,
             post(portal::approve_device),
+        ),
+        r(
+            "/portal/api/passkey/start",
+            POST,
+            Authenticated,
+            post(passkeys::passkey_start),
         ),
         r("/", GET, PlatformRead, get(routes::root)),
         r("/ontology", GET, PlatformRead, get(routes::ontology)),

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use picloud_domain::Name;
 use picloud_events::payload::*;
+
 use picloud_events::{
     Bytes, ClientId, CorrelationId, Envelope, EventPayload, KeyId, Sha256Digest, Timestamp,
     TokenFamilyId,
@@ -197,12 +198,14 @@ impl IamState {
         !self.keys.is_empty()
     }
 
-    /// Whether any administrator exists.
+    /// Whether a *person* is an administrator (workload administrators such as `picloud
+    /// dev`'s credential do not close the bootstrap path).
     pub fn has_admin(&self) -> bool {
         self.identities.values().any(|i| {
-            i.roles
-                .iter()
-                .any(|r| r.product.is_none() && r.role.as_str() == "admin")
+            i.kind == IdentityKind::Human
+                && i.roles
+                    .iter()
+                    .any(|r| r.product.is_none() && r.role.as_str() == "admin")
         })
     }
 

@@ -17,3 +17,4 @@ mod t40_python;
 mod t50_tls;
 mod t60_auth;
 mod t70_oidc;
+mod t80_passkeys;
