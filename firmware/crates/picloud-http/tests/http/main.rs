@@ -18,3 +18,4 @@ mod t50_tls;
 mod t60_auth;
 mod t70_oidc;
 mod t80_passkeys;
+mod t90_authlib;
