@@ -252,6 +252,18 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             get(routes::nested),
         ),
         r("/api/apply", POST, PlatformAdmin, post(routes::apply)),
+        r(
+            "/api/identity/people",
+            POST,
+            PlatformAdmin,
+            post(portal::invite),
+        ),
+        r(
+            "/api/identity/reenrolment",
+            POST,
+            PlatformAdmin,
+            post(portal::reenrolment),
+        ),
         r("/api/delete", POST, PlatformAdmin, post(routes::delete)),
         r("/api/events", GET, PlatformRead, get(routes::events)),
         r(

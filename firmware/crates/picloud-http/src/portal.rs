@@ -235,3 +235,139 @@ pub(crate) async fn approve_device(
         Err(e) => ApiError::internal(e.to_string()).into_response(),
     }
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Invite {
+    name: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    /// `admin`, `reader`, or `<product>:<role>`.
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+fn parse_role(text: &str) -> Result<picloud_iam::Role, String> {
+    let (product, role) = match text.split_once(':') {
+        Some((p, r)) => (
+            Some(Name::parse(p).map_err(|e| format!("role {text:?}: {e}"))?),
+            r,
+        ),
+        None => (None, text),
+    };
+    if product.is_none() && !matches!(role, "admin" | "reader") {
+        return Err(format!("role {text:?}: platform roles are admin and reader; product roles are <product>:<role>"));
+    }
+    Ok(picloud_iam::Role {
+        product,
+        role: Name::parse(role).map_err(|e| format!("role {text:?}: {e}"))?,
+    })
+}
+
+async fn issue_code(
+    state: &AppState,
+    command: impl FnOnce(picloud_events::Sha256Digest) -> Command,
+    headers: &axum::http::HeaderMap,
+) -> Response {
+    let code = match state.identity().user_code() {
+        Ok(c) => c,
+        Err(e) => return ApiError::internal(e.to_string()).into_response(),
+    };
+    match state
+        .backend()
+        .submit_iam(command(digest(&code)), state.correlation_id())
+        .await
+    {
+        Ok(Ok(_)) => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("picloud.local");
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({
+                    "code": code,
+                    "expiresIn": picloud_iam::decide::REENROLMENT_TTL_SECS,
+                    "portal": format!("https://{host}/portal/reenrol"),
+                })),
+            )
+                .into_response()
+        }
+        Ok(Err(r)) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", r.to_string())
+            .into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+/// `POST /api/identity/people` (admin): invites a person with roles; answers the
+/// enrolment code they use at `/portal/reenrol` (valid 24 hours, single use).
+pub(crate) async fn invite(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req: Invite = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return ApiError::bad_request(format!("the request body is not valid: {e}"))
+                .into_response()
+        }
+    };
+    let Ok(identity) = Name::parse(req.name.trim()) else {
+        return ApiError::bad_request("the name must be a DNS label").into_response();
+    };
+    let roles = match req
+        .roles
+        .iter()
+        .map(|r| parse_role(r))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(r) => r,
+        Err(e) => return ApiError::bad_request(e).into_response(),
+    };
+    let display_name = req.display_name.unwrap_or_else(|| identity.to_string());
+    issue_code(
+        &state,
+        |code_hash| Command::CreatePerson {
+            identity,
+            display_name,
+            roles,
+            code_hash,
+        },
+        &headers,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct ReEnrolFor {
+    name: String,
+}
+
+/// `POST /api/identity/reenrolment` (admin, recovery tier 1): a re-enrolment code for a
+/// person who lost their passkeys; using it revokes their old passkeys and logins.
+pub(crate) async fn reenrolment(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req: ReEnrolFor = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return ApiError::bad_request(format!("the request body is not valid: {e}"))
+                .into_response()
+        }
+    };
+    let Ok(identity) = Name::parse(req.name.trim()) else {
+        return ApiError::bad_request("the name must be a DNS label").into_response();
+    };
+    issue_code(
+        &state,
+        |code_hash| Command::IssueReEnrolmentCode {
+            identity,
+            code_hash,
+        },
+        &headers,
+    )
+    .await
+}

@@ -247,6 +247,7 @@ fn authorization_code_with_pkce_after_a_passkey_login() {
 #[test]
 fn device_approval_and_re_enrolment_with_a_code() {
     let s = Server::start();
+    s.apply_photo_app();
     let mut key = SoftPasskey::new(true);
     let done = enrol(
         &s,
@@ -319,6 +320,47 @@ fn device_approval_and_re_enrolment_with_a_code() {
     let rcr: RequestChallengeResponse = serde_json::from_value(r["options"].clone()).unwrap();
     // The old authenticator's credential is no longer allowed.
     assert!(key.do_authentication(origin(&s), rcr).is_err());
+    // An invited person enrols with the code and gets the roles the admin gave.
+    let r = post(
+        &s,
+        "/api/identity/people",
+        &serde_json::json!({"name": "bob", "roles": ["photo-app:viewer"]}),
+        Some(&s.admin_token),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut bobs = SoftPasskey::new(true);
+    let done = enrol(
+        &s,
+        &mut bobs,
+        "/portal/api/reenrol/start",
+        serde_json::json!({"code": r.json()["code"]}),
+        None,
+    );
+    let bob = done["session"].as_str().unwrap().to_owned();
+    let q = "query=ASK%20%7B%20%3Fs%20%3Fp%20%3Fo%20%7D";
+    assert_eq!(
+        s.curl_as(Some(&bob), &format!("/products/photo-app/sparql?{q}"), &[])
+            .status,
+        200
+    );
+    assert_eq!(
+        s.curl_as(Some(&bob), &format!("/products/other-app/sparql?{q}"), &[])
+            .status,
+        403
+    );
+    assert_eq!(
+        s.curl_as(Some(&bob), "/api/apply", &["-X", "POST", "--data", "{}"])
+            .status,
+        403
+    );
+    let r = post(
+        &s,
+        "/api/identity/people",
+        &serde_json::json!({"name": "eve", "roles": ["root"]}),
+        Some(&s.admin_token),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+
     // The old login (refresh token) died with the re-enrolment.
     let r = s.curl_as(
         None,
