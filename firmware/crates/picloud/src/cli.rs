@@ -157,6 +157,26 @@ pub enum ClusterCommand {
         #[arg(value_name = "NODE")]
         node: u64,
     },
+    /// On a node's console: issue a new bootstrap code (only while no person is an
+    /// administrator). Talks to the node's local socket in DIR, never over the network.
+    BootstrapCode {
+        /// The node's data directory (holds `admin.sock`).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// On a node's console (recovery tier 3): let IDENTITY enrol a new passkey; records a
+    /// `RecoveryPerformed` audit event. Local only: talks to the node's socket in DIR.
+    Recover {
+        /// The node's data directory (holds `admin.sock`).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Who regains access (created as an administrator if unknown).
+        #[arg(long, value_name = "NAME")]
+        identity: String,
+        /// Why: recorded in the audit event.
+        #[arg(long, value_name = "TEXT")]
+        note: String,
+    },
     /// Show the members, their roles, the leader, terms and log positions.
     Status {
         /// Output format.

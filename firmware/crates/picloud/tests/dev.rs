@@ -301,6 +301,55 @@ fn dev_cluster_end_to_end_and_restart() {
     assert!(out.lines().all(|l| l.contains(&correlation)), "{out}");
     assert!(out.contains("ResourceDeclared"), "{out}");
 
+    // The node's console: a new bootstrap code and a recovery (tier 3), through the local
+    // socket only (mode 0600).
+    let sock = data.join("admin.sock");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sock).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let data_s = data.display().to_string();
+    let out = ok(
+        &picloud(&home.0, &["cluster", "bootstrap-code", "--data", &data_s]),
+        "bootstrap-code",
+    );
+    assert!(out.contains("bootstrap code  "), "{out}");
+    let out = ok(
+        &picloud(
+            &home.0,
+            &[
+                "cluster",
+                "recover",
+                "--data",
+                &data_s,
+                "--identity",
+                "alice",
+                "--note",
+                "lost both keys",
+            ],
+        ),
+        "recover",
+    );
+    assert!(out.contains("re-enrolment code for alice"), "{out}");
+    let bad = picloud(
+        &home.0,
+        &[
+            "cluster",
+            "recover",
+            "--data",
+            "/nonexistent",
+            "--identity",
+            "a",
+            "--note",
+            "x",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("local administration socket"),
+        "{}",
+        text(&bad.stderr)
+    );
+
     // Re-applying unchanged files commits nothing.
     let out = ok(
         &picloud(&home.0, &["resource", "apply", "examples/photo-app"]),
@@ -314,7 +363,8 @@ fn dev_cluster_end_to_end_and_restart() {
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     // Identity's init (CA, signing key, bootstrap code, CLI and portal clients) and the
     // dev administrator (identity, role, client) came first: 8 events, then photo-app's 9.
-    assert_eq!(status["committedOffset"], 8 + 8, "{status}");
+    // ... and the console's bootstrap code (1) and recovery (audit, identity, role, code: 4).
+    assert_eq!(status["committedOffset"], 8 + 8 + 5, "{status}");
     assert_eq!(status["products"][0], "photo-app");
 
     // resource status.

@@ -243,6 +243,13 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
         Arc::clone(&dyn_backend),
         Arc::clone(&identity),
     ));
+    crate::commands::local_admin::spawn(
+        data,
+        Arc::clone(&dyn_backend),
+        Arc::clone(&identity),
+        picloud_domain::Name::parse(&crate::backend::node_name(NODE_ID))
+            .map_err(|e| anyhow!("{e}"))?,
+    )?;
 
     let url = url_of(local);
     let profile = if args.no_profile {

@@ -7,6 +7,8 @@ mod dev;
 #[cfg(unix)]
 pub(crate) mod identity;
 #[cfg(unix)]
+mod local_admin;
+#[cfg(unix)]
 mod login;
 #[cfg(unix)]
 mod node;
@@ -54,6 +56,32 @@ pub fn run(cli: &Cli, style: &Style) -> Result<Outcome> {
         }
         #[cfg(unix)]
         Command::Node(args) => node::run(args),
+        #[cfg(unix)]
+        Command::Cluster(crate::cli::ClusterCommand::BootstrapCode { data }) => {
+            let r = local_admin::call(data, "/bootstrap-code", serde_json::json!({}))?;
+            println!("bootstrap code  {} (single use, valid 15 minutes)", r.code);
+            println!("open the setup portal: https://<cluster domain>:<port>/portal/setup");
+            Ok(crate::Outcome::Success)
+        }
+        #[cfg(unix)]
+        Command::Cluster(crate::cli::ClusterCommand::Recover {
+            data,
+            identity,
+            note,
+        }) => {
+            let r = local_admin::call(
+                data,
+                "/recover",
+                serde_json::json!({ "identity": identity, "note": note }),
+            )?;
+            println!("recovery recorded in the cluster's audit log (RecoveryPerformed)");
+            println!(
+                "re-enrolment code for {identity}  {} (single use, valid 24 hours)",
+                r.code
+            );
+            println!("enrol a new passkey at https://<cluster domain>:<port>/portal/reenrol");
+            Ok(crate::Outcome::Success)
+        }
         #[cfg(unix)]
         Command::Cluster(cmd) => cluster::run(cli, cmd),
         #[cfg(unix)]

@@ -49,6 +49,7 @@ pub async fn start(
     let tls = ca
         .server_tls(&[local.ip().to_string()])
         .map_err(|e| anyhow!("server certificate: {e}"))?;
+    let node_id = handle.node().id();
     let backend = RaftBackend::start(
         handle,
         IriBuilder::default(),
@@ -65,6 +66,13 @@ pub async fn start(
         Arc::clone(&dyn_backend),
         Arc::clone(&identity),
     ));
+    crate::commands::local_admin::spawn(
+        data,
+        Arc::clone(&dyn_backend),
+        Arc::clone(&identity),
+        picloud_domain::Name::parse(&crate::backend::node_name(node_id))
+            .map_err(|e| anyhow!("{e}"))?,
+    )?;
     crate::commands::identity::spawn_initialiser(
         dyn_backend,
         identity,
