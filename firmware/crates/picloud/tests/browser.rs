@@ -8,7 +8,12 @@
 //! saying which is missing, without them. `PICLOUD_SCREENSHOTS=DIR` keeps the portal
 //! screenshots there (`docs/identity/` holds the committed ones).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)] // a test waits on real processes
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
