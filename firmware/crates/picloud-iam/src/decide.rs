@@ -274,6 +274,8 @@ pub enum Command {
     RotateSigningKey {
         /// The new key.
         key: NewKey,
+        /// Only when [`rotation_due`] (the schedule: nodes racing to rotate rotate once).
+        only_if_due: bool,
     },
     /// The authorization endpoint, after a passkey login.
     IssueAuthorizationCode {
@@ -730,7 +732,10 @@ pub fn decide(
             });
         }
         Command::RegisterClient(c) => client_events(state, &mut out, c)?,
-        Command::RotateSigningKey { key } => {
+        Command::RotateSigningKey { key, only_if_due } => {
+            if *only_if_due && !rotation_due(state, now) {
+                return out.finish(None, None);
+            }
             if state.keys.contains_key(&key.kid) {
                 return Err(Rejection::Invalid(format!("the kid {} is taken", key.kid)));
             }

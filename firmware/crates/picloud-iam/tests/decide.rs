@@ -562,7 +562,18 @@ fn key_rotation_keeps_the_old_key_published_until_its_tokens_expire() {
         &w.state,
         Timestamp::from_unix_millis(w.now).unwrap()
     ));
-    w.ok(Command::RotateSigningKey { key: key("k2") });
+    w.ok(Command::RotateSigningKey {
+        key: key("k2"),
+        only_if_due: true,
+    });
+    // A second node racing on the same schedule finds nothing due.
+    assert!(w
+        .ok(Command::RotateSigningKey {
+            key: key("k3"),
+            only_if_due: true,
+        })
+        .events
+        .is_empty());
     let now = Timestamp::from_unix_millis(w.now).unwrap();
     assert_eq!(w.state.active_key().unwrap().0.as_str(), "k2");
     assert!(w.state.published_key("k1", now).is_some());
@@ -640,7 +651,10 @@ fn replaying_the_log_rebuilds_the_same_state() {
         next_hash: h(0x52),
     })
     .unwrap();
-    w.ok(Command::RotateSigningKey { key: key("k2") });
+    w.ok(Command::RotateSigningKey {
+        key: key("k2"),
+        only_if_due: false,
+    });
     let mut replayed = IamState::default();
     for e in &w.log {
         // Through the log encoding, as a restarted node reads it.

@@ -243,6 +243,7 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
         Arc::clone(&dyn_backend),
         Arc::clone(&identity),
     ));
+    crate::commands::identity::spawn_rotation(Arc::clone(&dyn_backend), Arc::clone(&identity));
     crate::commands::local_admin::spawn(
         data,
         Arc::clone(&dyn_backend),

@@ -178,3 +178,29 @@ pub async fn ensure_admin_client(
         Err(e) => Err(anyhow!("registering the dev administrator: {e}")),
     }
 }
+
+/// Rotates the token-signing key on its schedule (checked hourly; the core rotates only
+/// when `rotation_due`, so nodes racing here rotate once).
+pub fn spawn_rotation(backend: Arc<dyn Backend>, identity: Arc<Identity>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            let Ok(now) = identity.now() else { continue };
+            if !picloud_iam::decide::rotation_due(&backend.iam(), now) {
+                continue;
+            }
+            let Ok(key) = identity.new_key() else {
+                continue;
+            };
+            let command = Command::RotateSigningKey {
+                key,
+                only_if_due: true,
+            };
+            match backend.submit_iam(command, random_correlation_id()).await {
+                Ok(Ok(d)) if !d.events.is_empty() => println!("token-signing key rotated"),
+                Ok(_) => {}
+                Err(e) => eprintln!("warning: rotating the token-signing key: {e}"),
+            }
+        }
+    });
+}

@@ -66,6 +66,7 @@ pub async fn start(
         Arc::clone(&dyn_backend),
         Arc::clone(&identity),
     ));
+    crate::commands::identity::spawn_rotation(Arc::clone(&dyn_backend), Arc::clone(&identity));
     crate::commands::local_admin::spawn(
         data,
         Arc::clone(&dyn_backend),
