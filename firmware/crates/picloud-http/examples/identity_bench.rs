@@ -5,7 +5,8 @@
 //!   a new TLS handshake per request (a real server on 127.0.0.1, `MemoryBackend`);
 //! - passkey assertions verified per second (webauthn-rs `finish_passkey_authentication`
 //!   over assertions a software authenticator made beforehand);
-//! and prints each as a ratio to the raw ES256 signature and P-256 verification.
+//!
+//! Each is printed with its ratio to the raw ES256 signature and P-256 verification rates.
 
 #![allow(
     clippy::unwrap_used,
