@@ -1,3 +1,5 @@
+//! `cargo xtask image --board B`, `cargo xtask qemu --board B`, `cargo xtask bench boot`: see `image.rs`.
+//!
 //! `cargo xtask bench log [--output json] [--secs N] [--levels 1,16,256]`
 //!
 //! Starts a 3-node PiCloud cluster (the release binary) and a 3-node etcd cluster (Debian's
@@ -31,15 +33,16 @@ struct Args {
     levels: Vec<usize>,
     skip_etcd: bool,
     skip_picloud: bool,
+    skip_tls: bool,
 }
 
 fn parse_args() -> Result<Args> {
     let mut a = std::env::args().skip(1);
     let (Some(cmd), Some(what)) = (a.next(), a.next()) else {
-        bail!("usage: cargo xtask bench log [--output json] [--secs N] [--warmup N] [--levels 1,16,256] [--skip-etcd] [--skip-picloud]");
+        bail!("usage: cargo xtask bench log [--output json] [--secs N] [--warmup N] [--levels 1,16,256] [--skip-etcd] [--skip-picloud] [--skip-tls]");
     };
     if cmd != "bench" || what != "log" {
-        bail!("unknown task `{cmd} {what}`; try `cargo xtask bench log` or `cargo xtask bench projection`");
+        bail!("unknown task `{cmd} {what}`; try `cargo xtask bench log|projection|boot`, `cargo xtask image --board B` or `cargo xtask qemu --board B`");
     }
     let mut args = Args {
         json: false,
@@ -48,6 +51,7 @@ fn parse_args() -> Result<Args> {
         levels: vec![1, 16, 256],
         skip_etcd: false,
         skip_picloud: false,
+        skip_tls: false,
     };
     while let Some(f) = a.next() {
         let mut val = || a.next().ok_or_else(|| anyhow!("{f} needs a value"));
@@ -63,6 +67,7 @@ fn parse_args() -> Result<Args> {
             }
             "--skip-etcd" => args.skip_etcd = true,
             "--skip-picloud" => args.skip_picloud = true,
+            "--skip-tls" => args.skip_tls = true,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -78,6 +83,7 @@ macro_rules! say {
     ($($t:tt)*) => { eprintln!("bench: {}", format!($($t)*)) };
 }
 
+mod image;
 mod projection;
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +96,8 @@ struct Level {
     p50_us: f64,
     p99_us: f64,
     max_us: f64,
+    /// Mean latency: with `clients` workers back to back, throughput ≈ clients / mean.
+    mean_us: f64,
     /// Operations still unanswered when the level ended (a worker stuck on one request
     /// lowers throughput without showing in the percentiles).
     unfinished: u64,
@@ -124,7 +132,10 @@ struct Report {
     value_bytes: usize,
     secs_per_level: u64,
     floors: Floors,
+    /// PiCloud with plaintext node-to-node traffic (`--insecure-loopback`).
     picloud: Vec<Level>,
+    /// PiCloud with node-to-node mTLS (`--tls-dir`, certificates from `picloud cluster certs`).
+    picloud_tls: Vec<Level>,
     etcd: Vec<Level>,
     etcd_version: String,
     /// PiCloud / etcd, per level (throughput: higher is better; latency: lower is better).
@@ -213,6 +224,11 @@ where
         p50_us: percentile(&all, 0.50),
         p99_us: percentile(&all, 0.99),
         max_us: percentile(&all, 1.0),
+        mean_us: if all.is_empty() {
+            0.0
+        } else {
+            all.iter().sum::<u64>() as f64 / all.len() as f64 / 1000.0
+        },
         unfinished,
         errors,
     }
@@ -326,11 +342,52 @@ fn loadavg() -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path) -> Result<Vec<Level>> {
-    let addrs: Vec<String> = (1..=3).map(|i| format!("127.0.0.{i}:27100")).collect();
+/// Runs `picloud cluster certs ARGS`.
+fn certs(bin: &Path, args: &[&str]) -> Result<()> {
+    let out = Command::new(bin)
+        .args(["cluster", "certs"])
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "picloud cluster certs {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path, tls: bool) -> Result<Vec<Level>> {
+    let (tag, port) = if tls {
+        ("picloud-tls", 27200)
+    } else {
+        ("picloud", 27100)
+    };
+    let addrs: Vec<String> = (1..=3).map(|i| format!("127.0.0.{i}:{port}")).collect();
+    if tls {
+        let ca = tmp.join("tls-ca");
+        certs(bin, &["ca", "--out", &ca.display().to_string()])?;
+        for i in 0..addrs.len() {
+            certs(
+                bin,
+                &[
+                    "node",
+                    "--ca",
+                    &ca.display().to_string(),
+                    "--name",
+                    &format!("n{i}"),
+                    "--addr",
+                    &format!("127.0.0.{}", i + 1),
+                    "--out",
+                    &tmp.join(format!("tls-{i}")).display().to_string(),
+                ],
+            )?;
+        }
+    }
     let mut procs = Vec::new();
     for (i, a) in addrs.iter().enumerate() {
-        let data = tmp.join(format!("picloud-{i}"));
+        let data = tmp.join(format!("{tag}-{i}"));
         std::fs::create_dir_all(&data)?;
         let mut cmd = Command::new(bin);
         cmd.arg("node")
@@ -339,6 +396,11 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path) -> Result<Vec<Level>
             .args(["--listen", a]);
         for p in addrs.iter().filter(|p| *p != a) {
             cmd.args(["--peer", p]);
+        }
+        if tls {
+            cmd.arg("--tls-dir").arg(tmp.join(format!("tls-{i}")));
+        } else {
+            cmd.arg("--insecure-loopback");
         }
         let child = cmd
             .stdout(log_file(&data.join("stdout.log"))?)
@@ -378,7 +440,7 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path) -> Result<Vec<Level>
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let leader = leader_addr.ok_or_else(|| anyhow!("picloud cluster did not form"))?;
-    say!("picloud leader at {leader}");
+    say!("{tag} leader at {leader}");
     let client = Arc::new(picloud::client::Client::with_timeout(
         vec![leader],
         Duration::from_secs(30),
@@ -402,11 +464,12 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path) -> Result<Vec<Level>
         })
         .await;
         say!(
-            "picloud {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  max {:>8.0} µs  ({} errors, {} unfinished at the end)",
+            "{tag:<11} {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  mean {:>8.0} µs  max {:>8.0} µs  ({} errors, {} unfinished at the end)",
             l.clients,
             l.ops_per_sec,
             l.p50_us,
             l.p99_us,
+            l.mean_us,
             l.max_us,
             l.errors,
             l.unfinished
@@ -414,6 +477,16 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path) -> Result<Vec<Level>
         levels.push(l);
     }
     drop(procs);
+    if std::env::var("PICLOUD_TRACE_WRITES").is_ok_and(|v| v == "1") {
+        // The nodes print their write-path trace tables at shutdown.
+        for (i, a) in addrs.iter().enumerate() {
+            let log = std::fs::read_to_string(tmp.join(format!("{tag}-{i}/stderr.log")))
+                .unwrap_or_default();
+            if let Some(at) = log.rfind("write-path trace") {
+                say!("node {} ({a}):\n{}", i + 1, &log[at..]);
+            }
+        }
+    }
     Ok(levels)
 }
 
@@ -495,11 +568,12 @@ async fn bench_etcd(args: &Args, tmp: &Path) -> Result<Vec<Level>> {
         })
         .await;
         say!(
-            "etcd    {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  max {:>8.0} µs  ({} errors, {} unfinished at the end)",
+            "etcd    {:>3} clients: {:>8.0} ops/s  p50 {:>8.0} µs  p99 {:>8.0} µs  mean {:>8.0} µs  max {:>8.0} µs  ({} errors, {} unfinished at the end)",
             l.clients,
             l.ops_per_sec,
             l.p50_us,
             l.p99_us,
+            l.mean_us,
             l.max_us,
             l.errors,
             l.unfinished
@@ -543,6 +617,15 @@ fn main() -> Result<()> {
     let argv: Vec<String> = std::env::args().skip(1).take(2).collect();
     if argv.len() == 2 && argv[0] == "bench" && argv[1] == "projection" {
         return projection::main(std::env::args().skip(3).collect());
+    }
+    if argv.len() == 2 && argv[0] == "bench" && argv[1] == "boot" {
+        return image::bench_boot(std::env::args().skip(3).collect());
+    }
+    if argv.first().map(String::as_str) == Some("image") {
+        return image::image(std::env::args().skip(2).collect());
+    }
+    if argv.first().map(String::as_str) == Some("qemu") {
+        return image::qemu(std::env::args().skip(2).collect());
     }
     let args = parse_args()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -591,7 +674,12 @@ async fn run(args: &Args, tmp: &Path) -> Result<Report> {
     let picloud = if args.skip_picloud {
         Vec::new()
     } else {
-        bench_picloud(args, tmp, &bin).await?
+        bench_picloud(args, tmp, &bin, false).await?
+    };
+    let picloud_tls = if args.skip_picloud || args.skip_tls {
+        Vec::new()
+    } else {
+        bench_picloud(args, tmp, &bin, true).await?
     };
     let load_after = loadavg();
     let ratios: Vec<Comparison> = picloud
@@ -642,6 +730,7 @@ async fn run(args: &Args, tmp: &Path) -> Result<Report> {
         secs_per_level: args.secs,
         floors,
         picloud,
+        picloud_tls,
         etcd,
         etcd_version: etcd_version(),
         ratios,
@@ -697,6 +786,27 @@ fn print_report(r: &Report) {
             f(x.map(|x| x.p50_ratio), 2),
             f(x.map(|x| x.p99_ratio), 2),
         );
+    }
+    if !r.picloud_tls.is_empty() {
+        println!("\nnode-to-node mTLS (same run): PiCloud with --tls-dir vs --insecure-loopback");
+        println!(
+            "{:>7} | {:>10} {:>9} {:>9} | {:>7} {:>7} {:>7}",
+            "clients", "tls/s", "p50 µs", "p99 µs", "tput x", "p50 x", "p99 x"
+        );
+        for t in &r.picloud_tls {
+            if let Some(p) = r.picloud.iter().find(|p| p.clients == t.clients) {
+                println!(
+                    "{:>7} | {:>10.0} {:>9.0} {:>9.0} | {:>7.2} {:>7.2} {:>7.2}",
+                    t.clients,
+                    t.ops_per_sec,
+                    t.p50_us,
+                    t.p99_us,
+                    t.ops_per_sec / p.ops_per_sec,
+                    t.p50_us / p.p50_us,
+                    t.p99_us / p.p99_us
+                );
+            }
+        }
     }
     println!();
     for t in &r.targets {

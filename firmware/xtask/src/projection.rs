@@ -154,6 +154,9 @@ struct Client {
 
 struct Conn {
     tx: SendRequest<Full<Bytes>>,
+    /// The `Server-Timing: sparql;dur=…` of the last answer (the server's evaluate +
+    /// serialise time), in ms.
+    server_ms: Option<f64>,
 }
 
 impl Client {
@@ -182,7 +185,10 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Conn { tx })
+        Ok(Conn {
+            tx,
+            server_ms: None,
+        })
     }
 }
 
@@ -209,6 +215,12 @@ impl Conn {
         };
         let resp = self.tx.send_request(req.body(Full::new(payload))?).await?;
         let status = resp.status().as_u16();
+        self.server_ms = resp
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("dur=")))
+            .and_then(|d| d.parse().ok());
         let body = resp.into_body().collect().await?.to_bytes();
         Ok((status, body))
     }
@@ -421,6 +433,10 @@ struct QueryFigure {
     http_median_ms: f64,
     in_process_median_ms: f64,
     in_process_with_json_median_ms: f64,
+    /// The server's own evaluate + serialise time (its `Server-Timing` header), median.
+    server_median_ms: f64,
+    /// http − server: TLS, HTTP, the handler around the query, the client.
+    transport_median_ms: f64,
     /// http / in-process (evaluate + iterate).
     ratio: f64,
     /// http / in-process (evaluate + serialise SPARQL JSON).
@@ -458,6 +474,14 @@ struct Rebuild {
     /// decode_log + product-core apply + Projection::apply, as the node's tailer does.
     tailer_fold_ms: f64,
     tailer_events_per_sec: f64,
+    /// Projection::apply_batch, 512 events per batch.
+    batch_apply_ms: f64,
+    batch_events_per_sec: f64,
+    batch_compactions: u64,
+    /// Projection::apply per event with compaction off (side by side).
+    uncompacted_apply_ms: f64,
+    uncompacted_events_per_sec: f64,
+    uncompacted_dead_quads: usize,
     graph_quads: usize,
     /// Projection::apply rate over each fifth of the log, in order (a falling rate means
     /// the per-event cost grows with the log).
@@ -479,6 +503,8 @@ struct Report {
     machine: String,
     nproc: usize,
     load_average: [f64; 2],
+    /// The 1-minute load average at the start and end of each phase.
+    phase_load: Vec<(String, f64)>,
     products: usize,
     resources_per_product: usize,
     populate_events: u64,
@@ -571,9 +597,13 @@ async fn run(args: &Args, tmp: &Path) -> Result<Report> {
         populate_events as f64 / populate_secs
     );
 
+    let mut phase_load = vec![("start".to_string(), load_before)];
+    phase_load.push(("lag phase start".into(), loadavg()));
     let lag = lag_phase(args, &client).await?;
+    phase_load.push(("lag phase end".into(), loadavg()));
 
     let sparql = sparql_phase(args, &client).await?;
+    phase_load.push(("sparql phase end".into(), loadavg()));
 
     // --- rebuild by restart: (a) as a user restarts it (the graph snapshot written at the
     // clean shutdown is restored, the state re-folded), (b) without the graph snapshot
@@ -616,6 +646,7 @@ async fn run(args: &Args, tmp: &Path) -> Result<Report> {
     rebuild.snapshot_was_written = snapshot_written;
     let load_after = loadavg();
     say!("load average at end: {load_after:.2}");
+    phase_load.push(("end".into(), load_after));
 
     let mut targets = vec![
         Target {
@@ -663,6 +694,7 @@ async fn run(args: &Args, tmp: &Path) -> Result<Report> {
         machine: machine(),
         nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average: [load_before, load_after],
+        phase_load,
         products: args.products,
         resources_per_product,
         populate_events,
@@ -1094,10 +1126,16 @@ async fn sparql_phase(args: &Args, client: &Client) -> Result<Sparql> {
             local_query(&store, &q, false)?;
         }
         let (mut h, mut l, mut lj) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut server, mut transport) = (Vec::new(), Vec::new());
         for _ in 0..args.reps {
             let t = Instant::now();
             let b = c.sparql(&q).await?;
-            h.push(t.elapsed().as_secs_f64() * 1e3);
+            let http = t.elapsed().as_secs_f64() * 1e3;
+            h.push(http);
+            if let Some(s) = c.server_ms {
+                server.push(s);
+                transport.push(http - s);
+            }
             std::hint::black_box(b);
             let t = Instant::now();
             std::hint::black_box(local_query(&store, &q, false)?);
@@ -1107,8 +1145,9 @@ async fn sparql_phase(args: &Args, client: &Client) -> Result<Sparql> {
             lj.push(t.elapsed().as_secs_f64() * 1e3);
         }
         let (hm, lm, ljm) = (median(h), median(l), median(lj));
+        let (sm, tm) = (median(server), median(transport));
         say!(
-            "sparql: {name}: {rows_http} rows; http {hm:.3} ms, in process {lm:.3} ms (+JSON {ljm:.3} ms): {:.2}x",
+            "sparql: {name}: {rows_http} rows; http {hm:.3} ms (server {sm:.3} + transport {tm:.3}), in process {lm:.3} ms (+JSON {ljm:.3} ms): {:.2}x",
             hm / lm
         );
         figures.push(QueryFigure {
@@ -1118,6 +1157,8 @@ async fn sparql_phase(args: &Args, client: &Client) -> Result<Sparql> {
             http_median_ms: hm,
             in_process_median_ms: lm,
             in_process_with_json_median_ms: ljm,
+            server_median_ms: sm,
+            transport_median_ms: tm,
             ratio: hm / lm,
             ratio_vs_json: hm / ljm,
             reps: args.reps,
@@ -1227,12 +1268,48 @@ fn in_process_rebuild(
             .map_err(|e| anyhow!("project: {e}"))?;
     }
     let tail_s = t.elapsed().as_secs_f64();
+    drop(proj);
+    // Batches of 512 (the tailer's read size), one transaction each.
+    let t = Instant::now();
+    let mut proj = Projection::new(iri.clone()).map_err(|e| anyhow!("{e}"))?;
+    for (b, chunk) in events.chunks(512).enumerate() {
+        let first = b * 512;
+        proj.apply_batch(
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(j, e)| ((first + j) as u64, e)),
+        )
+        .map_err(|e| anyhow!("project: {e}"))?;
+    }
+    let batch_s = t.elapsed().as_secs_f64();
+    let stats = proj.stats();
+    drop(proj);
+    // Side by side: the same per-event fold with compaction off (dead quads pile up).
+    let t = Instant::now();
+    let mut proj = Projection::new(iri.clone()).map_err(|e| anyhow!("{e}"))?;
+    proj.set_compaction_floor(None);
+    for (i, e) in events.iter().enumerate() {
+        proj.apply(e, i as u64)
+            .map_err(|e| anyhow!("project: {e}"))?;
+    }
+    let uncompacted_s = t.elapsed().as_secs_f64();
+    let uncompacted_dead = proj.stats().dead_quads;
+    drop(proj);
     say!(
-        "rebuild: Projection::apply {:.0} events/s ({:.0} ms); decode+state+projection {:.0} events/s ({:.0} ms); {quads} quads",
+        "rebuild: Projection::apply with compaction off {:.0} events/s ({:.0} ms, {uncompacted_dead} dead quads left)",
+        n as f64 / uncompacted_s,
+        uncompacted_s * 1e3
+    );
+    say!(
+        "rebuild: Projection::apply {:.0} events/s ({:.0} ms); decode+state+projection {:.0} events/s ({:.0} ms); apply_batch(512) {:.0} events/s ({:.0} ms, {} compactions); {quads} quads",
         n as f64 / proj_s,
         proj_s * 1e3,
         n as f64 / tail_s,
-        tail_s * 1e3
+        tail_s * 1e3,
+        n as f64 / batch_s,
+        batch_s * 1e3,
+        stats.compactions
     );
     Ok(Rebuild {
         restart_events,
@@ -1244,6 +1321,12 @@ fn in_process_rebuild(
         projection_events_per_sec: n as f64 / proj_s,
         tailer_fold_ms: tail_s * 1e3,
         tailer_events_per_sec: n as f64 / tail_s,
+        batch_apply_ms: batch_s * 1e3,
+        batch_events_per_sec: n as f64 / batch_s,
+        batch_compactions: stats.compactions,
+        uncompacted_apply_ms: uncompacted_s * 1e3,
+        uncompacted_events_per_sec: n as f64 / uncompacted_s,
+        uncompacted_dead_quads: uncompacted_dead,
         graph_quads: quads,
         projection_events_per_sec_by_fifth: fifths,
         snapshot_restart_ready_ms: 0.0,
@@ -1258,6 +1341,14 @@ fn print_report(r: &Report) {
     println!(
         "load average (1 min) start / end: {:.2} / {:.2}",
         r.load_average[0], r.load_average[1]
+    );
+    println!(
+        "load average by phase: {}",
+        r.phase_load
+            .iter()
+            .map(|(p, l)| format!("{p} {l:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "data: {} products x {} resources, {} events applied in {:.1} s before the lag run\n",
@@ -1298,15 +1389,25 @@ fn print_report(r: &Report) {
         r.sparql.queries.first().map_or(0, |q| q.reps)
     );
     println!(
-        "{:<38} {:>6} {:>10} {:>12} {:>14} {:>7} {:>9}",
-        "query", "rows", "http ms", "in-proc ms", "in-proc+json", "ratio", "vs+json"
+        "{:<38} {:>6} {:>10} {:>10} {:>10} {:>12} {:>14} {:>7} {:>9}",
+        "query",
+        "rows",
+        "http ms",
+        "server",
+        "transport",
+        "in-proc ms",
+        "in-proc+json",
+        "ratio",
+        "vs+json"
     );
     for q in &r.sparql.queries {
         println!(
-            "{:<38} {:>6} {:>10.3} {:>12.3} {:>14.3} {:>7.2} {:>9.2}",
+            "{:<38} {:>6} {:>10.3} {:>10.3} {:>10.3} {:>12.3} {:>14.3} {:>7.2} {:>9.2}",
             q.name,
             q.rows,
             q.http_median_ms,
+            q.server_median_ms,
+            q.transport_median_ms,
             q.in_process_median_ms,
             q.in_process_with_json_median_ms,
             q.ratio,
@@ -1329,8 +1430,12 @@ fn print_report(r: &Report) {
         b.snapshot_restart_ready_ms
     );
     println!(
-        "  in process: {} events, Projection::apply {:.0} ms = {:.0} events/s; decode + state + projection {:.0} ms = {:.0} events/s; {} quads",
-        b.in_process_events, b.projection_apply_ms, b.projection_events_per_sec, b.tailer_fold_ms, b.tailer_events_per_sec, b.graph_quads
+        "  in process: {} events, Projection::apply {:.0} ms = {:.0} events/s; decode + state + projection {:.0} ms = {:.0} events/s; Projection::apply_batch (512) {:.0} ms = {:.0} events/s; {} quads",
+        b.in_process_events, b.projection_apply_ms, b.projection_events_per_sec, b.tailer_fold_ms, b.tailer_events_per_sec, b.batch_apply_ms, b.batch_events_per_sec, b.graph_quads
+    );
+    println!(
+        "  side by side: Projection::apply with compaction off {:.0} ms = {:.0} events/s ({} dead quads left); apply_batch made {} compactions",
+        b.uncompacted_apply_ms, b.uncompacted_events_per_sec, b.uncompacted_dead_quads, b.batch_compactions
     );
     println!(
         "  Projection::apply events/s over each fifth of the log: {}",

@@ -62,12 +62,18 @@ pub fn content_type(media: &str) -> String {
 }
 
 /// Serialises triples in an RDF syntax, with the `pc:`/`rdf:`/`rdfs:`/`xsd:` prefixes
-/// where the syntax has prefixes.
+/// where the syntax has prefixes. JSON-LD is compacted with an `@context` (see
+/// [`json_ld`]).
 pub fn serialize<'a>(
     triples: impl IntoIterator<Item = &'a Triple>,
     format: RdfFormat,
     iri: &IriBuilder,
 ) -> Result<Vec<u8>, ApiError> {
+    if matches!(format, RdfFormat::JsonLd { .. }) {
+        let triples: Vec<&Triple> = triples.into_iter().collect();
+        return serde_json::to_vec_pretty(&json_ld(triples, iri))
+            .map_err(|e| ApiError::internal(format!("serialisation failed: {e}")));
+    }
     let mut serializer = RdfSerializer::from_format(format);
     if !matches!(format, RdfFormat::NTriples | RdfFormat::NQuads) {
         for (name, ns) in prefixes(iri) {
@@ -85,6 +91,159 @@ pub fn serialize<'a>(
     writer
         .finish()
         .map_err(|e| ApiError::internal(format!("serialisation failed: {e}")))
+}
+
+const XSD: &str = "http://www.w3.org/2001/XMLSchema#";
+const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
+
+/// Compact JSON-LD: `{"@context": …, "@graph": [one object per subject]}`.
+///
+/// The context sets `@vocab` to the ontology namespace, so a `pc:` predicate is the key
+/// of its local name (`"name"`, `"generation"`) and a `pc:` class is a bare `@type`
+/// (`"Container"`); `rdfs:label` is `"label"`; other predicates keep their full IRI. A
+/// key whose values are all IRIs is declared `"@type": "@id"` in the context, so its
+/// values are plain strings; otherwise IRIs are `{"@id": …}`. Strings are JSON strings;
+/// canonical integers and booleans are JSON numbers and booleans (JSON-LD reads them back
+/// as `xsd:integer` / `xsd:boolean`); other typed literals are `{"@value", "@type"}`. Any
+/// JSON-LD 1.1 processor expands it to exactly the given triples.
+pub fn json_ld<'a>(
+    triples: impl IntoIterator<Item = &'a Triple>,
+    iri: &IriBuilder,
+) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let prefixes = prefixes(iri);
+    let vocab = iri.ontology_namespace();
+    let triples: Vec<&Triple> = triples.into_iter().collect();
+    // Which key each predicate gets, and whether all its values are IRIs.
+    let mut keys: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    // Prefix names are context terms too.
+    let mut taken: BTreeMap<String, String> = prefixes
+        .iter()
+        .map(|(name, ns)| ((*name).to_owned(), ns.clone()))
+        .collect();
+    for t in &triples {
+        let p = t.predicate.as_str();
+        let is_iri = matches!(t.object, Term::NamedNode(_) | Term::BlankNode(_));
+        if let Some((_, all_iris)) = keys.get_mut(p) {
+            *all_iris &= is_iri;
+            continue;
+        }
+        let short = if let Some(local) = p.strip_prefix(vocab.as_str()) {
+            Some(local.to_owned())
+        } else if p == "http://www.w3.org/2000/01/rdf-schema#label" {
+            Some("label".to_owned())
+        } else {
+            None
+        };
+        let key = match short {
+            Some(k) if !k.is_empty() && !k.contains(':') && !taken.contains_key(&k) => k,
+            _ => p.to_owned(),
+        };
+        taken.insert(key.clone(), p.to_owned());
+        keys.insert(p.to_owned(), (key, is_iri));
+    }
+    let mut context = Map::new();
+    context.insert("@vocab".into(), Value::String(vocab.clone()));
+    for (name, ns) in &prefixes {
+        context.insert((*name).to_owned(), Value::String(ns.clone()));
+    }
+    for (p, (key, all_iris)) in &keys {
+        if p == RDF_TYPE || key == p {
+            continue;
+        }
+        let id = compact(p, &prefixes);
+        let def = if *all_iris {
+            json!({"@id": id, "@type": "@id"})
+        } else if p.starts_with(vocab.as_str()) {
+            continue;
+        } else {
+            Value::String(id)
+        };
+        context.insert(key.clone(), def);
+    }
+    let node_ref = |n: &str| -> String {
+        match n.strip_prefix(vocab.as_str()) {
+            Some(local) if !local.is_empty() => format!("pc:{local}"),
+            _ => n.to_owned(),
+        }
+    };
+    let mut graph = Vec::new();
+    for (s, ts) in by_subject("", triples.iter().copied()) {
+        let mut node = Map::new();
+        node.insert("@id".into(), Value::String(s));
+        let mut types = Vec::new();
+        let mut props: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for t in ts {
+            let p = t.predicate.as_str();
+            if p == RDF_TYPE {
+                if let Term::NamedNode(c) = &t.object {
+                    let c = c.as_str();
+                    types.push(Value::String(match c.strip_prefix(vocab.as_str()) {
+                        Some(local) if !local.is_empty() && !local.contains(':') => {
+                            local.to_owned()
+                        }
+                        _ => c.to_owned(),
+                    }));
+                    continue;
+                }
+            }
+            let (key, all_iris) = keys.get(p).cloned().unwrap_or((p.to_owned(), false));
+            let value = match &t.object {
+                Term::NamedNode(n) if all_iris => Value::String(node_ref(n.as_str())),
+                Term::NamedNode(n) => json!({"@id": n.as_str()}),
+                Term::BlankNode(b) if all_iris => Value::String(format!("_:{}", b.as_str())),
+                Term::BlankNode(b) => json!({"@id": format!("_:{}", b.as_str())}),
+                Term::Literal(l) => literal_json(l, &prefixes),
+                #[allow(unreachable_patterns)]
+                other => Value::String(other.to_string()),
+            };
+            props.entry(key).or_default().push(value);
+        }
+        match types.len() {
+            0 => {}
+            1 => {
+                node.insert("@type".into(), types.swap_remove(0));
+            }
+            _ => {
+                node.insert("@type".into(), Value::Array(types));
+            }
+        }
+        for (k, mut v) in props {
+            let v = if v.len() == 1 {
+                v.swap_remove(0)
+            } else {
+                Value::Array(v)
+            };
+            node.insert(k, v);
+        }
+        graph.push(Value::Object(node));
+    }
+    json!({"@context": Value::Object(context), "@graph": graph})
+}
+
+fn literal_json(
+    l: &picloud_projection::oxigraph::model::Literal,
+    prefixes: &[(&'static str, String)],
+) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let v = l.value();
+    if let Some(lang) = l.language() {
+        return json!({"@value": v, "@language": lang});
+    }
+    let dt = l.datatype().as_str();
+    match dt.strip_prefix(XSD) {
+        Some("string") => return Value::String(v.to_owned()),
+        Some("boolean") if v == "true" || v == "false" => return Value::Bool(v == "true"),
+        Some("integer") => {
+            if let Ok(n) = v.parse::<i64>() {
+                if n.to_string() == v {
+                    return Value::from(n);
+                }
+            }
+        }
+        _ => {}
+    }
+    json!({"@value": v, "@type": compact(dt, prefixes)})
 }
 
 fn compact(iri: &str, prefixes: &[(&'static str, String)]) -> String {

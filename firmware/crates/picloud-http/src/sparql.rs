@@ -1,7 +1,7 @@
 //! The SPARQL 1.1 Protocol endpoint (query only; updates are refused).
 
 use axum::body::Bytes;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use picloud_projection::oxigraph::sparql::results::{QueryResultsFormat, QueryResultsSerializer};
 use picloud_projection::oxigraph::sparql::{QueryResults, SparqlEvaluator};
@@ -141,12 +141,28 @@ pub(crate) async fn endpoint(
         .map(str::to_owned);
     let reader = state.backend().graph();
     let iri = state.backend().iri();
-    let result =
-        tokio::task::spawn_blocking(move || run(&reader, &iri, &scope, &query, accept.as_deref()))
-            .await;
+    let result = tokio::task::spawn_blocking(move || {
+        // An adapter measuring its own work for the `Server-Timing` header.
+        #[allow(clippy::disallowed_methods)]
+        let started = std::time::Instant::now();
+        let out = run(&reader, &iri, &scope, &query, accept.as_deref());
+        (out, started.elapsed())
+    })
+    .await;
     match result {
-        Ok(Ok((media, bytes))) => routes::representation(&headers, media, bytes),
-        Ok(Err(e)) => e.into_response(),
+        Ok((Ok((media, bytes)), took)) => {
+            let mut response = routes::representation(&headers, media, bytes);
+            // Evaluation and serialisation (they interleave: solutions are computed as they
+            // are written), so clients can tell the query's cost from the transport's.
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "sparql;dur={:.3};desc=\"evaluate and serialise\"",
+                took.as_secs_f64() * 1e3
+            )) {
+                response.headers_mut().insert("server-timing", v);
+            }
+            response
+        }
+        Ok((Err(e), _)) => e.into_response(),
         Err(e) => ApiError::internal(format!("query task failed: {e}")).into_response(),
     }
 }

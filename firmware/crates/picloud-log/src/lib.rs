@@ -80,6 +80,13 @@
 //!   append by one client costs one write and one fdatasync (on io_uring a
 //!   linked `WRITE` → `FSYNC(DATASYNC)` pair in one submission); no
 //!   directory fsync unless a segment was created.
+//! * With [`SyncPolicy::OnDemand`] (`LogConfig::sync`) a group commit writes
+//!   but does not fdatasync; the callback then means "written", and
+//!   [`Log::sync`] (or `close`) makes everything written so far durable. A
+//!   segment is still fdatasynced before the next one is created, so unsynced
+//!   bytes exist only in the last segment and a crash costs at most a tail that
+//!   recovery cuts (rule 3 below). The event store of `picloud-raft` uses it:
+//!   its content beyond its snapshot is re-applied from the Raft log.
 //! * Callbacks run in append order. If a write or sync fails, every waiter of
 //!   that group gets the error and the log is **fenced**: all later writes fail
 //!   with [`LogError::Fenced`] (a failed fsync is never retried, since the page
@@ -167,7 +174,7 @@ pub use format::{
 };
 pub use io::{io_uring_available, Backend};
 pub use log::{
-    AppendCallback, AppendTicket, Log, LogConfig, RecoveryReport, LOG_DIR, MAX_GROUP_BYTES,
-    MAX_SEGMENT_SIZE_LIMIT, META_FILE, SPARSE_CACHE_SEGMENTS, SPARSE_STRIDE,
+    AppendCallback, AppendTicket, Log, LogConfig, RecoveryReport, SyncPolicy, LOG_DIR,
+    MAX_GROUP_BYTES, MAX_SEGMENT_SIZE_LIMIT, META_FILE, SPARSE_CACHE_SEGMENTS, SPARSE_STRIDE,
 };
 pub use snapshot::Snapshot;

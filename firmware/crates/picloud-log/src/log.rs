@@ -47,6 +47,26 @@ pub struct LogConfig {
     pub max_record_size: u64,
     /// Write backend.
     pub backend: Backend,
+    /// When appends are made durable (default [`SyncPolicy::EveryGroup`]).
+    pub sync: SyncPolicy,
+}
+
+/// When [`Log::append`]ed entries are fdatasynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// Every group commit ends with one fdatasync; an append's callback means
+    /// "durable". The Raft log uses this.
+    #[default]
+    EveryGroup,
+    /// Appends are written (page cache) but not synced; the callback means
+    /// "written". [`Log::sync`] (and [`Log::close`]) make everything written
+    /// so far durable. A segment is always synced before the next one is
+    /// created, so only the **last** segment can hold unsynced bytes and a
+    /// crash can only cost a tail, which recovery cuts (rule 3). For stores
+    /// whose content can be re-derived after a crash (the Raft state
+    /// machine's event store is re-applied from the Raft log beyond its last
+    /// snapshot, which syncs first).
+    OnDemand,
 }
 
 impl Default for LogConfig {
@@ -55,6 +75,7 @@ impl Default for LogConfig {
             max_segment_size: 64 << 20,
             max_record_size: 8 << 20,
             backend: Backend::Auto,
+            sync: SyncPolicy::EveryGroup,
         }
     }
 }
@@ -223,6 +244,9 @@ enum Cmd {
     Purge {
         upto: u64,
         marker: Vec<u8>,
+        reply: Sender<Result<(), LogError>>,
+    },
+    Sync {
         reply: Sender<Result<(), LogError>>,
     },
     Shutdown {
@@ -559,6 +583,7 @@ impl Log {
             backend: backend_impl,
             active,
             max_segment_size: config.max_segment_size,
+            sync: config.sync,
             buf: Vec::new(),
             fenced: None,
         };
@@ -594,7 +619,8 @@ impl Log {
     /// nothing was ever purged), and indices must be consecutive. On `Ok`, the
     /// entries are readable at once (from memory until written) and `done` will
     /// be called exactly once, on the I/O thread, after they were written and
-    /// fdatasynced (`Ok`) or the write failed (`Err`; the log is then fenced).
+    /// fdatasynced (`Ok`; with [`SyncPolicy::OnDemand`]: written, see
+    /// [`Log::sync`]) or the write failed (`Err`; the log is then fenced).
     /// On `Err` nothing was queued and `done` is dropped without being called.
     ///
     /// `done` runs on the I/O thread: it must not block, and must not call
@@ -684,7 +710,22 @@ impl Log {
         Ok(AppendTicket { rx })
     }
 
-    /// [`Log::append`] and wait until the entries are durable.
+    /// Makes every entry appended before this call durable (one fdatasync
+    /// if anything is unsynced). Needed only with [`SyncPolicy::OnDemand`];
+    /// with [`SyncPolicy::EveryGroup`] it waits for earlier appends.
+    pub fn sync(&self) -> Result<(), LogError> {
+        if self.shared.state().closed {
+            return Err(LogError::Closed);
+        }
+        let (tx, rx) = mpsc::channel();
+        self.tx
+            .send(Cmd::Sync { reply: tx })
+            .map_err(|_| LogError::Closed)?;
+        rx.recv().unwrap_or(Err(LogError::Closed))
+    }
+
+    /// [`Log::append`] and wait until the entries are written (and, with
+    /// [`SyncPolicy::EveryGroup`], durable).
     pub fn append_wait(&self, entries: Vec<(u64, Vec<u8>)>) -> Result<(), LogError> {
         self.append_async(entries)?.wait()
     }
@@ -1039,6 +1080,7 @@ struct IoThread {
     backend: Box<dyn WriteBackend>,
     active: Option<Active>,
     max_segment_size: u64,
+    sync: SyncPolicy,
     buf: Vec<u8>,
     fenced: Option<LogError>,
 }
@@ -1089,7 +1131,14 @@ impl IoThread {
                     let r = self.guarded(|t| t.purge(upto, marker));
                     let _ = reply.send(r);
                 }
+                Cmd::Sync { reply } => {
+                    let r = self.guarded(|t| t.flush_active(true));
+                    let _ = reply.send(r);
+                }
                 Cmd::Shutdown { reply } => {
+                    if self.sync == SyncPolicy::OnDemand {
+                        let _ = self.guarded(|t| t.flush_active(true));
+                    }
                     let _ = reply.send(());
                     return;
                 }
@@ -1141,15 +1190,41 @@ impl IoThread {
         self.shared.log_dir.clone()
     }
 
-    /// Writes `buf` to the active segment at its end and makes it durable.
-    fn flush_active(&mut self) -> Result<(), LogError> {
+    /// Writes `buf` to the active segment at its end and, with `sync`, makes
+    /// everything written to it durable.
+    fn flush_active(&mut self, sync: bool) -> Result<(), LogError> {
         let Some(a) = self.active.as_mut() else {
             return Ok(());
         };
         if self.buf.is_empty() {
+            if sync && a.synced_len < a.len {
+                if failpoint::hit("segment.fdatasync.before") {
+                    let _ = a.file.set_len(a.synced_len + (a.len - a.synced_len) / 2);
+                    failpoint::crash();
+                }
+                self.backend.datasync(&a.file, &a.path)?;
+                if failpoint::hit("segment.fdatasync.after") {
+                    failpoint::crash();
+                }
+                a.synced_len = a.len;
+            }
             return Ok(());
         }
         let buf = &self.buf;
+        if !sync {
+            if failpoint::hit("segment.write.before") {
+                failpoint::crash();
+            }
+            if failpoint::hit("segment.write.torn") {
+                let half = buf.get(..buf.len() / 2).unwrap_or(&[]);
+                let _ = a.file.write_all_at(half, a.len);
+                failpoint::crash();
+            }
+            self.backend.write_all_at(&a.file, &a.path, a.len, buf)?;
+            a.len += buf.len() as u64;
+            self.buf.clear();
+            return Ok(());
+        }
         if failpoint::active() {
             if failpoint::hit("segment.write.before") {
                 failpoint::crash();
@@ -1221,7 +1296,8 @@ impl IoThread {
                     }
                 };
                 if need_new {
-                    self.flush_active()?;
+                    // A segment is sealed durable, whatever the sync policy.
+                    self.flush_active(true)?;
                     if let Some(a) = self.active.take() {
                         sealed.push(SegView {
                             first: a.first,
@@ -1252,7 +1328,7 @@ impl IoThread {
                 a.next += 1;
             }
         }
-        self.flush_active()?;
+        self.flush_active(self.sync == SyncPolicy::EveryGroup)?;
         if !created.is_empty() {
             if failpoint::hit("segment.dirsync.before") {
                 // Power loss before the directory fsync: the new entries may vanish.

@@ -4,10 +4,13 @@
 //! - [`ontology_turtle`]: the documented ontology (`pc:` = `https://<domain>/ontology#`),
 //!   served as Turtle at `https://<domain>/ontology` (see `docs/ontology.md`).
 //! - [`project`]: pure projectors, one event → a list of graph [`Change`]s.
-//! - [`Projection`]: owns the store; [`Projection::apply`] folds one event at a log offset
-//!   and moves the **cursor** (`<https://<domain>/meta/projector> pc:lastProjectedOffset N`
-//!   in the cluster graph) in the same transaction; snapshots ([`GraphReader::snapshot`],
-//!   canonical N-Quads) and [`Projection::restore`].
+//! - [`Projection`]: owns the store; [`Projection::apply_batch`] folds events in one
+//!   transaction ([`Projection::apply`]: a batch of one) and moves the **cursor**, which is
+//!   kept beside the store, not in it, and written into snapshots as
+//!   `<https://<domain>/meta/projector> pc:lastProjectedOffset N` in the cluster graph;
+//!   snapshots ([`GraphReader::snapshot`], canonical N-Quads) and [`Projection::restore`];
+//!   [`Projection::compact`] (automatic by default) copies the live quads into a fresh
+//!   store and swaps it in, because Oxigraph's in-memory store never frees removed quads.
 //! - [`GraphReader`]: a cloneable read-only handle: [`GraphReader::query`] (SPARQL over a
 //!   [`GraphScope`]), [`GraphReader::describe`] (one IRI with its nested values),
 //!   [`GraphReader::canonical_nquads`].
@@ -24,7 +27,9 @@
 //! - **Deterministic**: the graph is a pure function of the events and their order. No
 //!   blank nodes (nested values get IRIs below their resource), no clock, no randomness, so
 //!   replaying the log from empty — or from a snapshot plus the rest of the log — gives
-//!   byte-identical canonical N-Quads.
+//!   byte-identical canonical N-Quads. Batching and compaction never change them.
+//! - **Bounded**: the store holds at most about twice the live quads plus
+//!   [`DEFAULT_COMPACTION_FLOOR`] dead ones, however many updates it has seen.
 //! - **Read-only** to everyone else: the only mutations are [`Projection::apply`] and
 //!   [`Projection::restore`]. SPARQL updates are not offered.
 //! - **No secrets**: a secret resource shows only `pc:hasValue true`; IAM events that carry
@@ -40,7 +45,9 @@ mod projector;
 
 pub use ontology::{ontology_turtle, terms as ontology_terms};
 pub use oxigraph;
-pub use projection::{Applied, GraphReader, GraphScope, Projection};
+pub use projection::{
+    Applied, GraphReader, GraphScope, Projection, StoreStats, DEFAULT_COMPACTION_FLOOR,
+};
 pub use projector::{declared_reason, project, status_term, Change};
 
 /// Why the projection could not fold an event, take or restore a snapshot.

@@ -119,6 +119,25 @@ pub enum TransportError {
         /// What came back.
         what: String,
     },
+    /// The TLS handshake failed or was refused (either side): bad, missing,
+    /// expired or foreign certificate, wrong name, or a TLS protocol error.
+    #[error("tls with {addr}: {reason}")]
+    Tls {
+        /// Peer address.
+        addr: String,
+        /// What rustls reported.
+        reason: String,
+        /// The rustls error, when there is one (for callers that match on it).
+        rustls: Option<rustls::Error>,
+    },
+    /// The node's TLS material could not be loaded.
+    #[error("tls setup: {what}: {reason}")]
+    TlsSetup {
+        /// Which file or step.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// Refusing to listen/connect in plaintext on a non-loopback address.
     #[error("plaintext transport refused on non-loopback address {addr} (use TLS, or allow plaintext for tests)")]
     PlaintextRefused {

@@ -49,6 +49,8 @@ mod log_store;
 pub mod network;
 mod node;
 mod state_machine;
+pub mod tls;
+pub mod trace;
 mod types;
 pub mod voters;
 pub mod wire;

@@ -287,10 +287,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .await
                 .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         }
+        let last = records.last().map_or(first, |(i, _)| *i);
+        let traced = crate::trace::appended(first, last);
         self.log
             .append(
                 records,
                 Box::new(move |r: Result<(), LogError>| {
+                    crate::trace::flushed(first, last, traced);
                     callback.log_io_completed(r.map_err(io::Error::other));
                 }),
             )

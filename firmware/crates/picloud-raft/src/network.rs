@@ -8,11 +8,12 @@
 //!   reconnects, with exponential backoff (50 ms doubling up to 2 s) after
 //!   failed attempts.
 //! - Every call has a deadline (openraft's `RPCOption::hard_ttl` for Raft RPCs).
-//! - [`Connector`] is the seam where TLS is set at connection time: only
-//!   [`Connector::Plain`] exists today, and plaintext is refused unless the
-//!   address is loopback or [`Connector::Plain::allow_non_loopback`] is set
-//!   (tests and trusted labs only). mTLS with the cluster CA will be a
-//!   `Connector::Tls(..)` variant wrapping the TCP stream with tokio-rustls.
+//! - [`Connector`] sets security at connection time: [`Connector::Tls`] is
+//!   mutual TLS with the cluster CA ([`crate::tls`]): the accepting side
+//!   requires a client certificate chaining to the CA, the dialling side
+//!   verifies the peer's certificate against the CA and the dialled address.
+//!   [`Connector::Plain`] is refused unless the address is loopback or
+//!   `allow_non_loopback` is set (tests and trusted labs only).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -61,6 +62,8 @@ pub enum Connector {
         /// Allow plaintext on non-loopback addresses (tests only).
         allow_non_loopback: bool,
     },
+    /// Mutual TLS with the cluster CA, on any address.
+    Tls(crate::tls::NodeTls),
 }
 
 impl Connector {
@@ -73,6 +76,7 @@ impl Connector {
 
     fn check(&self, addr: &SocketAddr) -> Result<(), TransportError> {
         match self {
+            Connector::Tls(_) => Ok(()),
             Connector::Plain { allow_non_loopback } => {
                 if *allow_non_loopback || addr.ip().is_loopback() {
                     Ok(())
@@ -109,7 +113,17 @@ impl Connector {
             })?;
             self.check(&peer)?;
             let _ = tcp.set_nodelay(true);
-            Ok::<BoxStream, TransportError>(Box::new(tcp))
+            match self {
+                Connector::Plain { .. } => Ok::<BoxStream, TransportError>(Box::new(tcp)),
+                Connector::Tls(tls) => {
+                    let name = crate::tls::server_name(addr)?;
+                    let tls = tokio_rustls::TlsConnector::from(tls.client_config())
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| crate::tls::handshake_error(addr, e))?;
+                    Ok(Box::new(tls) as BoxStream)
+                }
+            }
         };
         match tokio::time::timeout(timeout, connect).await {
             Ok(r) => r,
@@ -120,12 +134,33 @@ impl Connector {
         }
     }
 
-    /// Wraps an accepted connection.
+    /// Wraps an accepted connection; with [`Connector::Tls`], runs the
+    /// handshake, which fails unless the peer presents a valid certificate
+    /// issued by the cluster CA (bounded by [`ACCEPT_TIMEOUT`]).
     pub async fn accept(&self, tcp: TcpStream) -> Result<BoxStream, TransportError> {
         let _ = tcp.set_nodelay(true);
-        Ok(Box::new(tcp))
+        match self {
+            Connector::Plain { .. } => Ok(Box::new(tcp)),
+            Connector::Tls(tls) => {
+                let peer = tcp
+                    .peer_addr()
+                    .map_or_else(|_| "?".to_string(), |a| a.to_string());
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
+                match tokio::time::timeout(ACCEPT_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => Ok(Box::new(s)),
+                    Ok(Err(e)) => Err(crate::tls::handshake_error(&peer, e)),
+                    Err(_) => Err(TransportError::Timeout {
+                        addr: peer,
+                        ms: millis(ACCEPT_TIMEOUT),
+                    }),
+                }
+            }
+        }
     }
 }
+
+/// Longest TLS handshake an accepting node waits for.
+pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -415,8 +450,15 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
         let ttl = option.hard_ttl();
         let n = rpc.entries.len() as u64;
+        let traced = match rpc.entries.last() {
+            Some(e) => crate::trace::rpc_send(e.log_id.index),
+            None => None,
+        };
         match self.conn.call(Request::AppendEntries(rpc), ttl).await {
-            Ok(Response::AppendEntries(Ok(r))) => Ok(r),
+            Ok(Response::AppendEntries(Ok(r))) => {
+                crate::trace::record("repl.rpc", traced);
+                Ok(r)
+            }
             Ok(Response::AppendEntries(Err(e))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
@@ -507,8 +549,11 @@ pub fn serve<H: Handler>(
                     let connector = connector.clone();
                     let handler = Arc::clone(&handler);
                     conns.spawn(async move {
-                        if let Ok(stream) = connector.accept(tcp).await {
-                            serve_conn(stream, handler).await;
+                        match connector.accept(tcp).await {
+                            Ok(stream) => serve_conn(stream, handler).await,
+                            // A refused peer is worth a line: a misissued or expired
+                            // certificate otherwise looks like a silent partition.
+                            Err(e) => eprintln!("picloud-raft: refused a connection: {e}"),
                         }
                     });
                 }
@@ -516,6 +561,19 @@ pub fn serve<H: Handler>(
             }
         }
     })
+}
+
+/// Serves one connection accepted elsewhere (e.g. on a listener shared with
+/// another protocol): the connector's handshake, then requests until EOF.
+/// Returns the handshake's refusal, if any.
+pub async fn serve_accepted<H: Handler>(
+    tcp: TcpStream,
+    connector: &Connector,
+    handler: Arc<H>,
+) -> Result<(), TransportError> {
+    let stream = connector.accept(tcp).await?;
+    serve_conn(stream, handler).await;
+    Ok(())
 }
 
 async fn serve_conn<H: Handler>(stream: BoxStream, handler: Arc<H>) {

@@ -175,8 +175,10 @@ async fn batcher(raft: Raft, mut rx: mpsc::UnboundedReceiver<(ClientRequest, Rep
         let raft = raft.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let started = crate::trace::client_write_start();
             match raft.client_write(ClientBatch { requests }).await {
                 Ok(resp) => {
+                    crate::trace::client_write_done(resp.log_id.index, started);
                     // A missing response drops its sender: the caller sees Unavailable.
                     for (tx, r) in replies.into_iter().zip(resp.data.responses) {
                         let _ = tx.send(Ok(r));
@@ -274,6 +276,7 @@ pub struct RaftNode {
     local_addr: SocketAddr,
     server: JoinHandle<()>,
     batcher: JoinHandle<()>,
+    connector: Connector,
 }
 
 impl std::fmt::Debug for RaftNode {
@@ -321,14 +324,17 @@ impl Shared {
             });
         }
         let (tx, rx) = oneshot::channel();
+        let queued = crate::trace::now();
         self.batch_tx
             .send((req, tx))
             .map_err(|_| fatal("write batcher stopped"))?;
-        rx.await.unwrap_or_else(|_| {
+        let r = rx.await.unwrap_or_else(|_| {
             Err(ClientError::Unavailable {
                 reason: "write dropped by the batcher".into(),
             })
-        })
+        });
+        crate::trace::record("leader.total", queued);
+        r
     }
 
     /// Forwards a write to the leader at `addr` through that peer's batcher.
@@ -455,7 +461,14 @@ impl Handler for Shared {
         Box::pin(async move {
             match req {
                 Request::AppendEntries(r) => {
-                    Response::AppendEntries(self.raft.append_entries(r).await)
+                    let t = if r.entries.is_empty() {
+                        None
+                    } else {
+                        crate::trace::now()
+                    };
+                    let resp = self.raft.append_entries(r).await;
+                    crate::trace::record("follower.append_entries", t);
+                    Response::AppendEntries(resp)
                 }
                 Request::Vote(r) => Response::Vote(self.raft.vote(r).await),
                 Request::InstallSnapshot(r) => {
@@ -550,6 +563,7 @@ impl RaftNode {
         });
         let server = network::serve(listener, config.connector.clone(), Arc::clone(&shared));
         Ok(RaftNode {
+            connector: config.connector.clone(),
             batcher,
             shared,
             info,
@@ -561,6 +575,15 @@ impl RaftNode {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.shared.id
+    }
+
+    /// Serves a node-to-node connection accepted on another listener (the
+    /// binary's shared one) exactly like one accepted on this node's own:
+    /// handshake with the node's connector, then requests until EOF.
+    pub async fn serve_connection(&self, tcp: tokio::net::TcpStream) -> Result<(), NodeError> {
+        network::serve_accepted(tcp, &self.connector, Arc::clone(&self.shared))
+            .await
+            .map_err(NodeError::Transport)
     }
 
     /// The address the listener is bound to.
@@ -781,6 +804,7 @@ impl RaftNode {
     /// Stops openraft and the listener and drops outgoing connections. The
     /// data directory can be reopened by a new [`RaftNode::start`].
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        crate::trace::report();
         self.server.abort();
         self.batcher.abort();
         let _ = (&mut { self.server }).await;

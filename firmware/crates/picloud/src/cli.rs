@@ -70,6 +70,9 @@ pub enum Command {
     #[cfg(unix)]
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// The appliance's PID 1 (also run as /init and /sbin/init); ask it to reboot or power off.
+    #[cfg(target_os = "linux")]
+    Init(InitArgs),
     /// Append to and read the event log directly (debugging and scripts).
     #[cfg(unix)]
     #[command(subcommand, hide = true)]
@@ -134,6 +137,38 @@ pub struct NodeArgs {
     /// Whoever can read FILE is a cluster administrator: keep it to the node's operator.
     #[arg(long, value_name = "FILE", requires = "api")]
     pub admin_credential: Option<PathBuf>,
+    /// Node-to-node mutual TLS: DIR holds ca.pem (the cluster CA certificate), node.pem and
+    /// node.key (this node's certificate and key; see `picloud cluster certs`).
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
+
+    /// Plaintext node-to-node traffic instead of --tls-dir; refused unless the listen,
+    /// advertised and peer addresses are all loopback (tests, one-machine labs).
+    #[arg(long, conflicts_with = "tls_dir")]
+    pub insecure_loopback: bool,
+}
+
+/// Arguments of `picloud init`.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Without an action: run as PID 1 (only valid as PID 1).
+    #[command(subcommand)]
+    pub action: Option<InitAction>,
+}
+
+/// `picloud init …` actions, sent to the running PiCloud PID 1 as signals.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Subcommand)]
+pub enum InitAction {
+    /// Stop the node, sync, unmount the data partition and reboot.
+    Reboot {
+        /// Boot the other slot once (`reboot "0 tryboot"`); any reset returns to this one.
+        #[arg(long)]
+        tryboot: bool,
+    },
+    /// Stop the node, sync, unmount the data partition and power off.
+    Poweroff,
 }
 
 /// `picloud cluster …` (talks to the node named by `--cluster`).
@@ -182,6 +217,39 @@ pub enum ClusterCommand {
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+    },
+    /// Issue the certificates of node-to-node mTLS (offline; no --cluster needed).
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+/// `picloud cluster certs …`
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create a cluster CA: DIR/ca.pem (certificate) and DIR/ca.key (private key, mode 0600).
+    Ca {
+        /// Output directory (created if missing; existing files are not overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Issue a node certificate signed by the CA in --ca: DIR/node.pem, DIR/node.key (0600)
+    /// and a copy of the CA certificate as DIR/ca.pem, ready for `picloud node --tls-dir DIR`.
+    Node {
+        /// Directory holding the CA's ca.pem and ca.key.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// The node's name (a DNS name in the certificate's subjectAltName).
+        #[arg(long)]
+        name: String,
+        /// An address peers dial this node at (IP address or host name; repeatable).
+        #[arg(long = "addr", value_name = "IP", required = true)]
+        addrs: Vec<String>,
+        /// Output directory (created if missing; existing files are not overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
     },
 }
 

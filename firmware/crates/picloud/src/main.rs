@@ -44,6 +44,11 @@ pub enum Outcome {
 pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
+    // Multi-call: as /init, /sbin/init, or PID 1 without a subcommand, this is the init.
+    #[cfg(target_os = "linux")]
+    if commands::init::is_init_invocation() {
+        commands::init::run_pid1();
+    }
     let cli = cli::Cli::parse();
     #[cfg(unix)]
     if !matches!(cli.command, cli::Command::Dev(_) | cli::Command::Node(_)) {

@@ -96,6 +96,8 @@ struct Node {
     data: PathBuf,
     child: Option<Child>,
     id: u64,
+    /// `--tls-dir` (mTLS); `None` runs with `--insecure-loopback`.
+    tls: Option<PathBuf>,
 }
 
 impl Node {
@@ -107,6 +109,7 @@ impl Node {
             data: dir.join(format!("n{i}")),
             child: None,
             id: 0,
+            tls: None,
         }
     }
 
@@ -127,6 +130,10 @@ impl Node {
         for p in &self.peers {
             cmd.args(["--peer", p]);
         }
+        match &self.tls {
+            Some(d) => cmd.arg("--tls-dir").arg(d),
+            None => cmd.arg("--insecure-loopback"),
+        };
         let mut child = cmd
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -198,6 +205,43 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `picloud cluster certs …`, asserting success.
+fn certs(args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .args(["cluster", "certs"])
+        .args(args)
+        .env_remove("PICLOUD_CLUSTER")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// A cluster CA in `dir/ca` and, for each `(name, ip)`, node material in `dir/tls-<name>`,
+/// issued by the CLI as an operator would.
+fn issue_certs(dir: &Path, nodes: &[(&str, &str)]) -> Vec<PathBuf> {
+    let ca = dir.join("ca");
+    certs(&["ca", "--out", ca.to_str().unwrap()]);
+    nodes
+        .iter()
+        .map(|(name, ip)| {
+            let out = dir.join(format!("tls-{name}"));
+            certs(&[
+                "node",
+                "--ca",
+                ca.to_str().unwrap(),
+                "--name",
+                name,
+                "--addr",
+                ip,
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            out
+        })
+        .collect()
+}
+
 fn status_json(cluster: &str) -> serde_json::Value {
     let out = cli(cluster, &["cluster", "status", "-o", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -223,6 +267,144 @@ fn voters(s: &serde_json::Value) -> Vec<u64> {
         .filter(|m| m["role"] == "voter")
         .map(|m| m["id"].as_u64().unwrap())
         .collect()
+}
+
+/// `picloud node` refuses plaintext unless asked for it on loopback only, and
+/// `cluster certs` writes its keys 0600 and never overwrites; a node from another CA
+/// cannot join an mTLS cluster (the accepting node logs the refusal).
+#[test]
+fn c03_transport_security_flags_and_certs() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("c03");
+    let node = |args: &[&str]| {
+        Command::new(bin())
+            .args(["node", "--data"])
+            .arg(dir.0.join("refused"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // No flag at all: refused, naming both ways out.
+    let out = node(&["--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("--tls-dir") && e.contains("--insecure-loopback"),
+        "{e}"
+    );
+    // Plaintext with a non-loopback address anywhere: refused, naming it.
+    for (args, what) in [
+        (
+            vec!["--listen", "0.0.0.0:0", "--insecure-loopback"],
+            "--listen 0.0.0.0",
+        ),
+        (
+            vec![
+                "--listen",
+                "127.0.0.1:0",
+                "--insecure-loopback",
+                "--peer",
+                "192.168.7.9:7000",
+            ],
+            "--peer 192.168.7.9:7000",
+        ),
+        (
+            vec![
+                "--listen",
+                "127.0.0.1:0",
+                "--insecure-loopback",
+                "--advertise",
+                "10.1.2.3:7000",
+            ],
+            "--advertise 10.1.2.3:7000",
+        ),
+    ] {
+        let out = node(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let e = text(&out.stderr);
+        assert!(e.contains("refused") && e.contains(what), "{args:?}: {e}");
+    }
+    // A missing TLS directory is a clear error naming the file.
+    let out = node(&["--listen", "127.0.0.1:0", "--tls-dir", "/nonexistent-tls"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ca.pem"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Certificates: keys 0600, no overwrite.
+    let tls = issue_certs(&dir.0, &[("a", "127.0.0.1"), ("b", "127.0.0.2")]);
+    for f in [dir.0.join("ca/ca.key"), tls[0].join("node.key")] {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
+    for f in ["ca.pem", "node.pem", "node.key"] {
+        assert!(tls[1].join(f).exists(), "{f}");
+    }
+    let again = Command::new(bin())
+        .args(["cluster", "certs", "ca", "--out"])
+        .arg(dir.0.join("ca"))
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+    assert!(text(&again.stderr).contains("refusing to overwrite"));
+
+    // A node whose certificate comes from another CA cannot join.
+    let other = dir.0.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let stranger = issue_certs(&other, &[("c", "127.0.0.3")]);
+    // The stranger trusts the cluster's CA (so it accepts the cluster node's certificate
+    // and the refusal, if any, is the cluster node's), but its own certificate comes from
+    // the other CA.
+    std::fs::copy(dir.0.join("ca/ca.pem"), stranger[0].join("ca.pem")).unwrap();
+    let base = port_base(3) + 7;
+    let addrs: Vec<String> = (1..=3).map(|i| format!("127.0.0.{i}:{base}")).collect();
+    let mut a = Node::new(&dir.0, 0, addrs[0].clone(), addrs[0].clone(), vec![]);
+    a.tls = Some(tls[0].clone());
+    let mut b = Node::new(&dir.0, 1, addrs[1].clone(), addrs[1].clone(), vec![]);
+    b.tls = Some(tls[1].clone());
+    let mut c = Node::new(&dir.0, 2, addrs[2].clone(), addrs[2].clone(), vec![]);
+    c.tls = Some(stranger[0].clone());
+    a.start();
+    b.start();
+    c.start();
+    let out = cli(&addrs[0], &["cluster", "init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = cli(&addrs[0], &["cluster", "add", &addrs[1]]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The stranger forms its own cluster and tries to replicate to node a: a's
+    // server refuses the stranger's client certificate.
+    let out = cli(&addrs[2], &["cluster", "init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut add = Command::new(bin())
+        .args(["cluster", "add", &addrs[0]])
+        .env("PICLOUD_CLUSTER", &addrs[2])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        let log = std::fs::read_to_string(a.data.join("stderr.log")).unwrap_or_default();
+        if log.contains("refused a connection") || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = add.kill();
+    let _ = add.wait();
+    // Both CAs carry the same subject name, so webpki finds the name and rejects the
+    // signature (BadSignature); with distinct names it is UnknownIssuer.
+    assert!(
+        log.contains("refused a connection")
+            && log.contains("invalid peer certificate")
+            && (log.contains("BadSignature") || log.contains("UnknownIssuer")),
+        "node a did not refuse a peer from another CA: {log}"
+    );
+    // The cluster of a and b is unaffected.
+    let out = cli(&addrs[0], &["log", "append", "after-refusal"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -437,6 +619,19 @@ fn c02_faults_with_history_check() {
             Node::new(&dir.0, i, listen[i].clone(), proxied[i].clone(), peers)
         })
         .collect();
+    // Node-to-node traffic over mTLS, with certificates issued by `picloud cluster certs`
+    // (the proxies forward the TLS bytes; peers dial the proxies' 127.0.0.x addresses).
+    let tls = issue_certs(
+        &dir.0,
+        &[
+            ("n1", "127.0.0.1"),
+            ("n2", "127.0.0.2"),
+            ("n3", "127.0.0.3"),
+        ],
+    );
+    for (n, t) in nodes.iter_mut().zip(tls) {
+        n.tls = Some(t);
+    }
     for (i, n) in nodes.iter_mut().enumerate() {
         let pid = n.start();
         net.pids.lock().unwrap()[i] = Some(pid);

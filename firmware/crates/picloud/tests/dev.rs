@@ -174,6 +174,11 @@ fn dev_cluster_end_to_end_and_restart() {
         "{banner}"
     );
     assert!(banner.contains("CA fingerprint  "), "{banner}");
+    // A new dev cluster records itself and its node, like `cluster init` + a join.
+    assert!(
+        banner.contains(" in the log (ClusterInitialized / NodeJoined recorded now)"),
+        "{banner}"
+    );
     let profile = home.0.join("config/picloud/profile.json");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&profile).unwrap().permissions(),
@@ -232,6 +237,50 @@ fn dev_cluster_end_to_end_and_restart() {
         .find_map(|l| l.strip_prefix("correlation id "))
         .unwrap()
         .to_owned();
+
+    // The cluster root lists the node (and the product), like a multi-node cluster's.
+    let (body, code) = curl(&ca, &token, "text/turtle", &url);
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains("pc:hasNode <https://picloud.local/nodes/node-1>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<https://picloud.local/nodes/node-1> a pc:Node"),
+        "{body}"
+    );
+    assert!(body.contains("pc:role pc:Voter"), "{body}");
+    assert!(body.contains("pc:clusterId"), "{body}");
+    assert!(
+        body.contains("pc:hasProduct <https://picloud.local/products/photo-app>"),
+        "{body}"
+    );
+
+    // `resource plan` with the dev profile plans against the live cluster: nothing to do.
+    let out = ok(
+        &picloud(&home.0, &["resource", "plan", "examples/photo-app"]),
+        "live plan",
+    );
+    assert!(
+        // 2 cluster events, 8 of identity init and the dev administrator, photo-app's 9.
+        out.contains(&format!("Plan (against {url} at offset {})", 2 + 8 + 9 - 1)),
+        "{out}"
+    );
+    assert!(
+        out.contains("0 to create, 0 to change, 0 to delete; 9 unchanged"),
+        "{out}"
+    );
+    let out = ok(
+        &picloud(
+            &home.0,
+            &["resource", "plan", "-o", "json", "examples/home-hub"],
+        ),
+        "live plan json",
+    );
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["offline"], false, "{plan}");
+    assert_eq!(plan["cluster"], url.as_str(), "{plan}");
+    assert!(!plan["create"].as_array().unwrap().is_empty(), "{plan}");
 
     // curl the product IRI as Turtle.
     let (body, code) = curl(
@@ -361,10 +410,11 @@ fn dev_cluster_end_to_end_and_restart() {
         "cluster status",
     );
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    // Identity's init (CA, signing key, bootstrap code, CLI and portal clients) and the
-    // dev administrator (identity, role, client) came first: 8 events, then photo-app's 9.
-    // ... and the console's bootstrap code (1) and recovery (audit, identity, role, code: 4).
-    assert_eq!(status["committedOffset"], 8 + 8 + 5, "{status}");
+    // ClusterInitialized and NodeJoined (2), identity's init (CA, signing key, bootstrap
+    // code, CLI and portal clients) and the dev administrator (identity, role, client): 8,
+    // photo-app's 9, the console's bootstrap code (1) and recovery (audit, identity, role,
+    // code: 4); the last offset is one less.
+    assert_eq!(status["committedOffset"], 2 + 8 + 9 + 5 - 1, "{status}");
     assert_eq!(status["products"][0], "photo-app");
 
     // resource status.
@@ -388,6 +438,7 @@ fn dev_cluster_end_to_end_and_restart() {
     let mut dev = Proc::spawn(&home.0, &["dev", "--listen", &listen]);
     let banner = dev.wait_for("Stop with Ctrl-C", Duration::from_secs(30));
     assert!(banner.contains(" in the log"), "{banner}");
+    assert!(!banner.contains("recorded now"), "{banner}");
     let token = ok(&picloud(&home.0, &["auth", "token"]), "auth token")
         .trim()
         .to_owned();
@@ -447,6 +498,8 @@ fn three_nodes_serve_the_same_graph() {
             a.clone(),
             "--ca-dir".into(),
             ca_dir.display().to_string(),
+            // Every address is loopback: plaintext node-to-node traffic is allowed.
+            "--insecure-loopback".into(),
         ];
         if i == 0 {
             args.push("--admin-credential".into());

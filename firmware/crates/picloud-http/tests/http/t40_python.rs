@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::support::{Server, CONTAINER, PC};
 
 const SCRIPT: &str = r#"
-import json, sys, urllib.request
+import json, sys, urllib.parse, urllib.request
 import rdflib
 from rdflib import URIRef, RDF
 from SPARQLWrapper import SPARQLWrapper, JSON
@@ -30,6 +30,31 @@ body = urllib.request.urlopen(req).read().decode()
 ld = rdflib.Graph()
 ld.parse(data=body, format="json-ld")
 assert set(ld) == set(ttl), (len(ld), len(ttl))
+
+# ... and that JSON-LD is compact and readable: an @context with the ontology as @vocab,
+# short keys, bare class names, native numbers and booleans, IRIs as strings.
+doc = json.loads(body)
+ctx = doc["@context"]
+assert ctx["@vocab"] == pc and ctx["pc"] == pc, ctx
+node = next(n for n in doc["@graph"] if n["@id"] == container)
+assert node["@type"] == "Container", node
+assert node["name"] == "api-server" and node["label"] == "api-server", node
+assert isinstance(node["generation"], int) and node["generation"] == 1, node
+assert node["status"] == "pc:Declared", node
+assert ctx["status"] == {"@id": "pc:status", "@type": "@id"}, ctx
+assert node["product"] == "https://picloud.local/products/photo-app", node
+assert all("://" not in k for n in doc["@graph"] for k in n), "a key is a full IRI"
+mount = next(n for n in doc["@graph"] if n["@id"] == container + "/mounts/0")
+assert isinstance(mount["readOnly"], bool) and isinstance(mount["index"], int), mount
+
+# The cluster root and a CONSTRUCT over SPARQL: JSON-LD and N-Triples give the same triples.
+def fetch(url, accept):
+    return urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept})).read().decode()
+for url in [base + "/", base + "/products/photo-app/sparql?query=" + urllib.parse.quote(
+        "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }")]:
+    a = rdflib.Graph().parse(data=fetch(url, "application/ld+json"), format="json-ld")
+    b = rdflib.Graph().parse(data=fetch(url, "application/n-triples"), format="nt")
+    assert len(a) > 0 and set(a) == set(b), (url, len(a), len(b))
 
 # SPARQLWrapper against /sparql.
 sparql = SPARQLWrapper(base + "/sparql")

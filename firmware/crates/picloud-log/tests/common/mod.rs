@@ -48,6 +48,7 @@ pub fn cfg(backend: Backend, seg: u64) -> LogConfig {
         max_segment_size: seg,
         max_record_size: 1024.min(seg - 48),
         backend,
+        ..Default::default()
     }
 }
 

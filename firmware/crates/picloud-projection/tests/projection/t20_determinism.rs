@@ -256,6 +256,47 @@ fn check_determinism(events: &[Envelope], splits: &[usize]) -> String {
         project(events).canonical_nquads().unwrap(),
         "two runs differ"
     );
+    // Batches of any size, and a compaction after every batch, give the same graph; the
+    // live-quad count the projection keeps is the store's.
+    for size in [1, 2, 5, events.len().max(1)] {
+        for compact in [false, true] {
+            let mut p = Projection::new(iri()).unwrap();
+            p.set_compaction_floor(None);
+            for (i, chunk) in events.chunks(size).enumerate() {
+                let first = (i * size) as u64;
+                let batch = chunk.iter().enumerate().map(|(j, e)| (first + j as u64, e));
+                assert_eq!(p.apply_batch(batch).unwrap(), chunk.len());
+                if compact {
+                    p.compact().unwrap();
+                    assert_eq!(p.stats().dead_quads, 0);
+                }
+                assert_eq!(p.stats().live_quads, p.reader().len().unwrap());
+            }
+            assert_eq!(
+                p.canonical_nquads().unwrap(),
+                full,
+                "batches of {size} (compacting: {compact}) differ"
+            );
+            assert_eq!(p.cursor(), events.len().checked_sub(1).map(|c| c as u64));
+        }
+    }
+    // Background compactions as often as possible (floor 1): the copy catches up with the
+    // events folded meanwhile, the swap adds the rest; the graph is still the same.
+    let mut p = Projection::new(iri()).unwrap();
+    p.set_compaction_floor(Some(1));
+    for (i, e) in events.iter().enumerate() {
+        p.apply(e, i as u64).unwrap();
+        assert_eq!(
+            p.canonical_nquads().unwrap(),
+            project(&events[..=i]).canonical_nquads().unwrap()
+        );
+    }
+    p.finish_compaction().unwrap();
+    assert_eq!(
+        p.canonical_nquads().unwrap(),
+        full,
+        "background compactions changed the graph"
+    );
     for &split in splits {
         let split = split.min(events.len());
         let first = project(&events[..split]);
@@ -400,6 +441,23 @@ fn a_bad_snapshot_changes_nothing() {
     let mut p = project(&log.events);
     let before = p.canonical_nquads().unwrap();
     assert!(p.restore(b"this is not n-quads").is_err());
+    assert_eq!(p.canonical_nquads().unwrap(), before);
+    // Two cursors, or one that is not an offset, are refused too.
+    let cursor = |v: &str| {
+        format!(
+            "<https://picloud.local/meta/projector> <https://picloud.local/ontology#lastProjectedOffset> {v} <https://picloud.local/graph> .\n"
+        )
+    };
+    let xsd_int = |n: u64| format!("\"{n}\"^^<http://www.w3.org/2001/XMLSchema#integer>");
+    let two = format!("{before}{}", cursor(&xsd_int(9999)));
+    assert!(p.restore(two.as_bytes()).is_err());
+    let bad = before
+        .lines()
+        .filter(|l| !l.contains("lastProjectedOffset"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + &cursor("\"soon\"");
+    assert!(p.restore(bad.as_bytes()).is_err());
     assert_eq!(p.canonical_nquads().unwrap(), before);
     assert_eq!(p.cursor(), Some(log.events.len() as u64 - 1));
 }

@@ -7,7 +7,7 @@ use picloud::api::{ApiRequest, Status};
 use picloud::client::{Client, RequestError, Session};
 use serde::Serialize;
 
-use crate::cli::{Cli, ClusterCommand, LogCommand, OutputFormat};
+use crate::cli::{CertsCommand, Cli, ClusterCommand, LogCommand, OutputFormat};
 use crate::{Outcome, UsageError};
 
 fn cluster_addr(cli: &Cli) -> Result<String> {
@@ -44,6 +44,9 @@ fn cluster_err(e: RequestError) -> anyhow::Error {
 
 /// `picloud cluster …`
 pub fn run(cli: &Cli, cmd: &ClusterCommand) -> Result<Outcome> {
+    if let ClusterCommand::Certs(c) = cmd {
+        return certs(c);
+    }
     let addr = cluster_addr(cli)?;
     runtime()?.block_on(async move {
         let client = Client::with_timeout(vec![addr.clone()], Duration::from_secs(60));
@@ -73,6 +76,7 @@ pub fn run(cli: &Cli, cmd: &ClusterCommand) -> Result<Outcome> {
                 println!("{msg}");
             }
             ClusterCommand::Status { output } => status(&client, *output).await?,
+            ClusterCommand::Certs(_) => {}
         }
         Ok(Outcome::Success)
     })
@@ -232,4 +236,154 @@ pub fn run_log(cli: &Cli, cmd: &LogCommand) -> Result<Outcome> {
         }
         Ok(Outcome::Success)
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// `picloud cluster certs`: the operator path to node-to-node mTLS certificates.
+
+const CA_CN: &str = "PiCloud node-to-node CA";
+
+fn ca_params() -> Result<rcgen::CertificateParams> {
+    use rcgen::{BasicConstraints, DnType, IsCa, KeyUsagePurpose};
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name.push(DnType::CommonName, CA_CN);
+    p.distinguished_name
+        .push(DnType::OrganizationName, "PiCloud");
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(p)
+}
+
+/// Writes `text` to a new file `path` with `mode`; refuses to overwrite.
+fn write_new(path: &std::path::Path, text: &str, mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                anyhow::Error::new(UsageError(format!(
+                    "{} exists: refusing to overwrite it",
+                    path.display()
+                )))
+            } else {
+                anyhow::Error::new(e).context(format!("create {}", path.display()))
+            }
+        })?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("write {}", path.display()))
+}
+
+fn mkdir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())).into())
+}
+
+fn read(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())).into())
+}
+
+fn certs(cmd: &CertsCommand) -> Result<Outcome> {
+    use rcgen::{DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType};
+    match cmd {
+        CertsCommand::Ca { out } => {
+            mkdir(out)?;
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+            let mut p = ca_params()?;
+            let (from, to) = validity(3650);
+            p.not_before = from.into();
+            p.not_after = to.into();
+            let cert = p.self_signed(&key)?;
+            write_new(&out.join("ca.key"), &key.serialize_pem(), 0o600)?;
+            write_new(&out.join("ca.pem"), &cert.pem(), 0o644)?;
+            println!(
+                "cluster CA written: {} (certificate), {} (private key, 0600; keep it off the nodes)",
+                out.join("ca.pem").display(),
+                out.join("ca.key").display()
+            );
+        }
+        CertsCommand::Node {
+            ca,
+            name,
+            addrs,
+            out,
+            days,
+        } => {
+            let ca_pem = read(&ca.join("ca.pem"))?;
+            let ca_key = KeyPair::from_pem(&read(&ca.join("ca.key"))?).map_err(|e| {
+                UsageError(format!(
+                    "{}: not a private key: {e}",
+                    ca.join("ca.key").display()
+                ))
+            })?;
+            if !ca_pem.contains("BEGIN CERTIFICATE") {
+                return Err(UsageError(format!(
+                    "{}: not a PEM certificate",
+                    ca.join("ca.pem").display()
+                ))
+                .into());
+            }
+            // Certificates name the CA by its subject and are signed by its key, so an
+            // issuer rebuilt from the same subject and the saved key chains to ca.pem.
+            let issuer = rcgen::Issuer::new(ca_params()?, ca_key);
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new())?;
+            p.distinguished_name.push(DnType::CommonName, name.as_str());
+            let dns = |s: &str| -> Result<SanType> {
+                Ok(SanType::DnsName(s.to_string().try_into().map_err(|e| {
+                    UsageError(format!("{s:?} is not a valid DNS name: {e}"))
+                })?))
+            };
+            p.subject_alt_names.push(dns(name)?);
+            for a in addrs {
+                let san = match a.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SanType::IpAddress(ip),
+                    Err(_) => dns(a)?,
+                };
+                if !p.subject_alt_names.contains(&san) {
+                    p.subject_alt_names.push(san);
+                }
+            }
+            p.is_ca = IsCa::ExplicitNoCa;
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            p.use_authority_key_identifier_extension = true;
+            let (from, to) = validity(*days);
+            p.not_before = from.into();
+            p.not_after = to.into();
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+            let cert = p.signed_by(&key, &issuer)?;
+            mkdir(out)?;
+            write_new(&out.join("node.key"), &key.serialize_pem(), 0o600)?;
+            write_new(&out.join("node.pem"), &cert.pem(), 0o644)?;
+            write_new(&out.join("ca.pem"), &ca_pem, 0o644)?;
+            println!(
+                "node certificate for {name} ({}) written to {}: node.pem, node.key (0600), ca.pem; start the node with --tls-dir {}",
+                addrs.join(", "),
+                out.display(),
+                out.display()
+            );
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// From one hour ago (clock skew between nodes) to `days` from now.
+fn validity(days: u32) -> (std::time::SystemTime, std::time::SystemTime) {
+    #[allow(clippy::disallowed_methods)] // composition root: certificate validity starts now
+    let now = std::time::SystemTime::now();
+    let from = now - Duration::from_secs(3600);
+    let to = now + Duration::from_secs(86_400 * u64::from(days));
+    (from, to)
 }

@@ -18,6 +18,12 @@
 //! the CLI find the cluster without flags, and `credentials.json` (mode 0600) makes the
 //! local user the cluster's administrator (a client-credentials client, as k3s writes its
 //! kubeconfig).
+//!
+//! At start, once the node leads, `picloud dev` commits `ClusterInitialized` and
+//! `NodeJoined` for its node if the log does not record them yet (a new data directory, or
+//! one written before they were recorded), so the cluster root (`GET /`) lists the node
+//! like a multi-node cluster's. The cluster id is derived from the CA certificate (stable
+//! for a data directory), the node id from the cluster id and the node number.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,12 +34,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use picloud_domain::IriBuilder;
-use picloud_http::{router, serve_tls_until, system_clock, AppState, ClusterCa};
-use picloud_raft::{NodeConfig, RaftNode};
+use picloud_domain::{IriBuilder, Name};
+use picloud_events::payload::{ClusterInitializedV1, NodeJoinedV1, NodeRole};
+use picloud_events::{
+    encode_log, ClusterId, Envelope, EventId, EventPayload, NodeId, Sha256Digest,
+};
+use picloud_http::{
+    random_correlation_id, router, serve_tls_until, system_clock, AppState, Backend, ClusterCa,
+};
+use picloud_projection::oxigraph::sparql::QueryResults;
+use picloud_projection::GraphScope;
+use picloud_raft::{ClientRequest, NodeConfig, Op, RaftNode};
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
-use crate::backend::{wait_for_leader, NodeHandle, RaftBackend};
+use crate::backend::{node_name, wait_for_leader, NodeHandle, RaftBackend};
 use crate::cli_ext::DevArgs;
 use crate::http_client::{config_dir, data_dir, write_private, Profile, CA_FILE, PROFILE_FILE};
 use crate::{Outcome, UsageError};
@@ -184,6 +199,111 @@ async fn shutdown_signal() {
     }
 }
 
+/// The first 16 bytes of SHA-256 over `parts`.
+fn id_bytes(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    let digest: [u8; 32] = h.finalize().into();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
+    out
+}
+
+/// Commits `ClusterInitialized` and `NodeJoined` for the dev node, each only if the graph
+/// (folded from the whole log by now) does not show it yet. Returns how many events it
+/// committed. Runs before the API serves, so nothing else is appending.
+async fn record_cluster(node: &RaftNode, backend: &RaftBackend, ca: &ClusterCa) -> Result<u64> {
+    let iri = backend.iri();
+    let me = Name::parse(&node_name(NODE_ID)).map_err(|e| anyhow!("node name: {e}"))?;
+    let reader = backend.graph();
+    let ask = |query: String| -> Result<bool> {
+        match reader
+            .query(&query, &GraphScope::Cluster)
+            .map_err(|e| anyhow!("graph query: {e}"))?
+        {
+            QueryResults::Boolean(b) => Ok(b),
+            _ => Err(anyhow!("graph query: not an ASK")),
+        }
+    };
+    let ns = iri.ontology_namespace();
+    let cluster = iri.cluster();
+    let initialized = ask(format!(
+        "PREFIX pc: <{ns}> ASK {{ <{cluster}> pc:clusterId ?id }}"
+    ))?;
+    let joined = ask(format!(
+        "PREFIX pc: <{ns}> ASK {{ <{cluster}> pc:hasNode <{}> }}",
+        iri.node(&me)
+    ))?;
+    let ca_digest: [u8; 32] = Sha256::digest(ca.cert_der().as_ref()).into();
+    let cluster_id = id_bytes(&[b"picloud dev cluster", &ca_digest]);
+    let mut payloads = Vec::new();
+    if !initialized {
+        payloads.push(EventPayload::ClusterInitializedV1(ClusterInitializedV1 {
+            cluster_id: ClusterId::from_bytes(cluster_id),
+            domain: iri.domain().clone(),
+            ca_fingerprint: Sha256Digest(ca_digest),
+        }));
+    }
+    if !joined {
+        payloads.push(EventPayload::NodeJoinedV1(NodeJoinedV1 {
+            node: me,
+            node_id: NodeId::from_bytes(id_bytes(&[
+                b"picloud dev node",
+                &cluster_id,
+                &NODE_ID.to_be_bytes(),
+            ])),
+            address: node.peer_info().addr,
+            role: NodeRole::Voter,
+        }));
+    }
+    if payloads.is_empty() {
+        return Ok(0);
+    }
+    let correlation = random_correlation_id();
+    let now = system_clock()().ok_or_else(|| anyhow!("the clock is unreadable"))?;
+    let mut encoded = Vec::new();
+    for (i, payload) in payloads.into_iter().enumerate() {
+        let event = Envelope::new(
+            &iri,
+            EventId::derive(correlation, u32::try_from(i).unwrap_or(u32::MAX)),
+            now,
+            cluster.clone(),
+            correlation,
+            payload,
+        )
+        .map_err(|e| anyhow!("build the event: {e}"))?;
+        encoded.push(encode_log(&event).map_err(|e| anyhow!("encode the event: {e}"))?);
+    }
+    let n = encoded.len();
+    let expected = node.event_store().count_and_hash().0;
+    let response = node
+        .append(ClientRequest {
+            client: u128::from_be_bytes(*random_correlation_id().as_bytes()),
+            seq: 1,
+            op: Op::AppendIf {
+                expected_offset: expected,
+                payloads: encoded,
+            },
+        })
+        .await
+        .map_err(|e| anyhow!("append: {e}"))?;
+    if response.refused(expected, n) {
+        return Err(anyhow!(
+            "the log moved while the cluster's events were recorded; start again"
+        ));
+    }
+    let count = u64::try_from(n).unwrap_or(u64::MAX);
+    let last = response.first_offset + count - 1;
+    if !backend.wait_projected(last).await {
+        return Err(anyhow!(
+            "the graph did not catch up with the cluster's events"
+        ));
+    }
+    Ok(count)
+}
+
 async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
     let (ca, created) = cluster_ca(data)?;
     let listener = TcpListener::bind(&args.listen)
@@ -229,6 +349,9 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
     )
     .await
     .map_err(|e| anyhow!("start the API backend: {e}"))?;
+    let recorded = record_cluster(&node, &backend, &ca)
+        .await
+        .context("record the cluster and its node in the log")?;
     let kek = crate::commands::identity::load_or_create_kek(data)?;
     let identity = Arc::new(picloud_http::Identity::new(kek, system_clock()));
     let dyn_backend = Arc::clone(&backend) as Arc<dyn picloud_http::Backend>;
@@ -274,7 +397,15 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
         data.join(CA_CERT).display(),
         if created { " (new)" } else { "" }
     );
-    println!("  events          {} in the log", backend.folded());
+    println!(
+        "  events          {} in the log{}",
+        backend.folded(),
+        if recorded > 0 {
+            " (ClusterInitialized / NodeJoined recorded now)"
+        } else {
+            ""
+        }
+    );
     match &bootstrap {
         Some(code) => println!(
             "  bootstrap code  {code} (single use, 15 minutes: enrol the first passkey at {url}portal/setup)"

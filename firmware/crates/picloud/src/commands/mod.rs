@@ -6,6 +6,8 @@ mod cluster;
 mod dev;
 #[cfg(unix)]
 pub(crate) mod identity;
+#[cfg(target_os = "linux")]
+pub mod init;
 #[cfg(unix)]
 mod local_admin;
 #[cfg(unix)]
@@ -94,5 +96,7 @@ pub fn run(cli: &Cli, style: &Style) -> Result<Outcome> {
         Command::Whoami { output } => login::whoami(cli, *output),
         #[cfg(unix)]
         Command::Auth(crate::cli::AuthCommand::Token) => login::token(cli),
+        #[cfg(target_os = "linux")]
+        Command::Init(args) => init::run(args),
     }
 }

@@ -2,9 +2,14 @@
 //! ([`picloud::api`]) on the same listener.
 //!
 //! The node binds `--listen` itself. A connection whose first byte is the client magic is
-//! served here; any other connection is Raft traffic and is spliced to the Raft transport's
-//! own listener, bound on the same IP at an ephemeral port (picloud-raft binds its listener
-//! itself). Peers reach the node at `--advertise` (default: the bound address).
+//! served here; any other connection is node-to-node traffic and is handed to the Raft
+//! transport (`RaftNode::serve_connection`), which also keeps its own listener, bound on the
+//! same IP at an ephemeral port, unused by peers. Peers reach the node at `--advertise` (default: the bound address).
+//!
+//! Node-to-node traffic is mutual TLS with `--tls-dir` (the splice forwards the TLS bytes; the
+//! handshake happens at picloud-raft's listener), or plaintext with `--insecure-loopback` when
+//! every address is loopback; the node refuses to start otherwise. The client protocol is not
+//! authenticated yet (docs/cluster.md).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +20,10 @@ use anyhow::{anyhow, Context, Result};
 use picloud::api::{self, ApiRequest, ApiResponse, Frame, Hello, Member, Status};
 use picloud::client::{Client, RequestError};
 use picloud_raft::openraft::ServerState;
-use picloud_raft::{ClientError, ClientRequest, NodeConfig, NodeId, Op, PeerInfo, RaftNode};
+use picloud_raft::tls::NodeTls;
+use picloud_raft::{
+    ClientError, ClientRequest, Connector, NodeConfig, NodeId, Op, PeerInfo, RaftNode,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -74,6 +82,60 @@ impl crate::backend::NodeHandle for NodeState {
     }
 }
 
+/// Whether `addr` (`host:port`) names a loopback address (`localhost` included).
+fn is_loopback_addr(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Node-to-node security from the flags: mTLS with `--tls-dir`; plaintext only with
+/// `--insecure-loopback` and only when every address is loopback; nothing else.
+fn transport_security(
+    args: &NodeArgs,
+    local: &std::net::SocketAddr,
+    advertise: &str,
+) -> Result<Connector> {
+    if let Some(dir) = &args.tls_dir {
+        return NodeTls::from_dir(dir)
+            .map(Connector::Tls)
+            .map_err(|e| UsageError(format!("--tls-dir {}: {e}", dir.display())).into());
+    }
+    if !args.insecure_loopback {
+        return Err(UsageError(
+            "node-to-node traffic needs mutual TLS: pass --tls-dir DIR (ca.pem, node.pem, node.key; \
+             see `picloud cluster certs`), or --insecure-loopback for plaintext when every address \
+             is loopback"
+                .into(),
+        )
+        .into());
+    }
+    let mut off: Vec<String> = Vec::new();
+    if !local.ip().is_loopback() {
+        off.push(format!("--listen {local}"));
+    }
+    if !is_loopback_addr(advertise) {
+        off.push(format!("--advertise {advertise}"));
+    }
+    for p in &args.peer {
+        if !is_loopback_addr(p) {
+            off.push(format!("--peer {p}"));
+        }
+    }
+    if !off.is_empty() {
+        return Err(UsageError(format!(
+            "--insecure-loopback refused: {} not loopback; plaintext node-to-node traffic is \
+             allowed only on loopback, use --tls-dir DIR (mutual TLS) instead",
+            off.join(", ") + if off.len() == 1 { " is" } else { " are" }
+        ))
+        .into());
+    }
+    Ok(Connector::plain_loopback())
+}
+
 async fn serve(args: &NodeArgs) -> Result<Outcome> {
     let data: PathBuf = args.data.clone();
     std::fs::create_dir_all(&data)
@@ -83,14 +145,10 @@ async fn serve(args: &NodeArgs) -> Result<Outcome> {
         .await
         .map_err(|e| UsageError(format!("cannot listen on {}: {e}", args.listen)))?;
     let local = listener.local_addr()?;
-    if !local.ip().is_loopback() {
-        return Err(UsageError(format!(
-            "{local} is not a loopback address: this build speaks plaintext only on loopback (mTLS is planned)"
-        ))
-        .into());
-    }
     let advertise = args.advertise.clone().unwrap_or_else(|| local.to_string());
+    let connector = transport_security(args, &local, &advertise)?;
     let mut config = NodeConfig::new(id, &data, format!("{}:0", local.ip()));
+    config.connector = connector;
     config.advertise_addr = Some(advertise.clone());
     config.api_addr = Some(advertise.clone());
     let node = RaftNode::start(config)
@@ -145,7 +203,10 @@ async fn serve(args: &NodeArgs) -> Result<Outcome> {
     }
     match Arc::try_unwrap(state) {
         Ok(s) => s.node.shutdown().await.map_err(|e| anyhow!("{e}"))?,
-        Err(s) => s.node.raft().shutdown().await.map_err(|e| anyhow!("{e}"))?,
+        Err(s) => {
+            picloud_raft::trace::report();
+            s.node.raft().shutdown().await.map_err(|e| anyhow!("{e}"))?
+        }
     }
     eprintln!("node {id} stopped");
     Ok(Outcome::Success)
@@ -162,13 +223,12 @@ async fn connection(tcp: TcpStream, raft_addr: std::net::SocketAddr, state: Arc<
     if is_client {
         serve_client(tcp, state).await;
     } else {
-        // Raft traffic: splice to the transport's own listener.
-        let Ok(upstream) = TcpStream::connect(raft_addr).await else {
-            return;
-        };
-        let _ = upstream.set_nodelay(true);
-        let (mut a, mut b) = (tcp, upstream);
-        let _ = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, 64 << 10, 64 << 10).await;
+        // Node-to-node traffic: served in place by the Raft transport (its connector runs
+        // the TLS handshake), no splice to its own listener.
+        let _ = raft_addr;
+        if let Err(e) = state.node.serve_connection(tcp).await {
+            eprintln!("picloud-raft: refused a connection: {e}");
+        }
     }
 }
 
@@ -235,7 +295,10 @@ async fn handle(state: &NodeState, req: ApiRequest) -> ApiResponse {
             } else {
                 Op::AppendBatch { payloads }
             };
-            ApiResponse::Append(state.node.append(ClientRequest { client, seq, op }).await)
+            let t = picloud_raft::trace::now();
+            let r = state.node.append(ClientRequest { client, seq, op }).await;
+            picloud_raft::trace::record("node.handle_append", t);
+            ApiResponse::Append(r)
         }
         ApiRequest::Read {
             from,
