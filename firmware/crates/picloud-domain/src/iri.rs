@@ -211,6 +211,12 @@ impl IriBuilder {
         self.at(&format!("nodes/{node}"))
     }
 
+    /// `https://<domain>/platform/identities/<identity>` (a person or a workload; the `sub` of its
+    /// tokens).
+    pub fn identity(&self, identity: &Name) -> Iri {
+        self.at(&format!("platform/identities/{identity}"))
+    }
+
     /// `https://<domain>/products/<product>`.
     pub fn product(&self, product: &Name) -> Iri {
         self.at(&format!("products/{product}"))

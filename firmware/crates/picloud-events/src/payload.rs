@@ -176,17 +176,39 @@ catalogue! {
     // ---- firmware ----
     /// See [`NodeBootedV1`].
     NodeBootedV1 = "NodeBooted" v 1;
+    // ---- IAM (identity issue) ----
+    /// See [`ClientRegisteredV2`].
+    ClientRegisteredV2 = "ClientRegistered" v 2;
+    /// See [`AuthorizationCodeIssuedV1`].
+    AuthorizationCodeIssuedV1 = "AuthorizationCodeIssued" v 1;
+    /// See [`AuthorizationCodeRedeemedV1`].
+    AuthorizationCodeRedeemedV1 = "AuthorizationCodeRedeemed" v 1;
+    /// See [`DeviceCodeIssuedV1`].
+    DeviceCodeIssuedV1 = "DeviceCodeIssued" v 1;
+    /// See [`DeviceCodeApprovedV1`].
+    DeviceCodeApprovedV1 = "DeviceCodeApproved" v 1;
+    /// See [`DeviceCodeRedeemedV1`].
+    DeviceCodeRedeemedV1 = "DeviceCodeRedeemed" v 1;
     // Append new variants here, never above.
 }
 
 impl EventPayload {
     /// Converts an old version of an event into the newest version of its type, so that
-    /// consumers only handle current shapes. Every type is at v1 today, so this is the
-    /// identity; when `FooV2` is added, map `FooV1` into it here (and test it with the
-    /// committed `Foo/v1` fixture).
+    /// consumers only handle current shapes: `ClientRegistered` v1 becomes v2 (no workload
+    /// identity). Tested with the committed `ClientRegistered/v1` fixture.
     #[must_use]
     pub fn upcast(self) -> Self {
-        self
+        match self {
+            Self::ClientRegisteredV1(p) => Self::ClientRegisteredV2(ClientRegisteredV2 {
+                client_id: p.client_id,
+                product: p.product,
+                secret_hash: p.secret_hash,
+                redirect_uris: p.redirect_uris,
+                grant_types: p.grant_types,
+                identity: None,
+            }),
+            other => other,
+        }
     }
 
     /// The product this event is about, for events that belong to one product.
@@ -198,6 +220,7 @@ impl EventPayload {
             Self::ResourceStatusChangedV1(p) => Some(&p.product),
             Self::ProductDeletedV1(p) => Some(&p.product),
             Self::ClientRegisteredV1(p) => p.product.as_ref(),
+            Self::ClientRegisteredV2(p) => p.product.as_ref(),
             Self::RoleAssignedV1(p) => p.product.as_ref(),
             Self::RoleRevokedV1(p) => p.product.as_ref(),
             _ => None,

@@ -17,6 +17,10 @@ use tokio::sync::watch;
 
 use crate::graph;
 
+/// What an identity command came to: its decision (events committed, then a grant or a
+/// refusal), or the identity core's rejection (nothing committed).
+pub type IamDecided = Result<picloud_iam::Decision, picloud_iam::Rejection>;
+
 /// A boxed, sendable future (the [`Backend`] trait is object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -92,6 +96,18 @@ pub trait Backend: Send + Sync + 'static {
     /// Waits (bounded by the backend) until this node's graph has projected `offset`;
     /// `true` when it has.
     fn wait_projected(&self, offset: u64) -> BoxFuture<'_, bool>;
+
+    /// The identity state folded from this node's log (as of its last folded event).
+    fn iam(&self) -> Arc<picloud_iam::IamState>;
+
+    /// Decides an identity command against the folded identity state and commits its
+    /// events exactly like [`Backend::submit`] (through the leader, decided again if
+    /// another commit overtook it). The events are folded on this node before it returns.
+    fn submit_iam(
+        &self,
+        command: picloud_iam::Command,
+        correlation_id: CorrelationId,
+    ) -> BoxFuture<'_, Result<IamDecided, BackendError>>;
 }
 
 /// A correlation id from the process's hash keys and a counter: unique per process run
@@ -125,6 +141,7 @@ pub fn system_clock() -> Clock {
 
 struct Inner {
     state: ProductState,
+    iam: picloud_iam::IamState,
     projection: Projection,
     log: Vec<Envelope>,
 }
@@ -142,6 +159,7 @@ pub struct MemoryBackend {
     node: Option<Name>,
     ca_fingerprint: Option<String>,
     journal: Option<Journal>,
+    iam: Arc<std::sync::RwLock<Arc<picloud_iam::IamState>>>,
 }
 
 impl std::fmt::Debug for MemoryBackend {
@@ -167,6 +185,7 @@ impl MemoryBackend {
         Ok(Self {
             inner: Arc::new(Mutex::new(Inner {
                 state: ProductState::default(),
+                iam: picloud_iam::IamState::default(),
                 projection,
                 log: Vec::new(),
             })),
@@ -177,7 +196,14 @@ impl MemoryBackend {
             node: None,
             ca_fingerprint: None,
             journal: None,
+            iam: Arc::default(),
         })
+    }
+
+    fn publish_iam(&self, inner: &Inner) {
+        if let Ok(mut cell) = self.iam.write() {
+            *cell = Arc::new(inner.iam.clone());
+        }
     }
 
     /// Names the (single) node, for the cluster status.
@@ -206,6 +232,7 @@ impl MemoryBackend {
         for e in events {
             Self::append(&mut inner, e)?;
         }
+        self.publish_iam(&inner);
         let len = inner.log.len();
         drop(inner);
         self.length
@@ -246,6 +273,7 @@ impl MemoryBackend {
         let mut inner = self.inner.lock().map_err(|_| poisoned())?;
         self.journal(&inner, std::slice::from_ref(&event))?;
         let offset = Self::append(&mut inner, event)?;
+        self.publish_iam(&inner);
         let len = inner.log.len();
         drop(inner);
         self.length
@@ -261,6 +289,7 @@ impl MemoryBackend {
             .apply(&event, offset)
             .map_err(|e| BackendError::Internal(e.to_string()))?;
         apply(&mut inner.state, &event);
+        picloud_iam::apply(&mut inner.iam, &event);
         inner.log.push(event);
         Ok(offset)
     }
@@ -290,6 +319,35 @@ impl MemoryBackend {
             events,
             first_offset: first,
         })
+    }
+
+    fn submit_iam_now(
+        &self,
+        command: &picloud_iam::Command,
+        correlation_id: CorrelationId,
+    ) -> Result<IamDecided, BackendError> {
+        let now = (self.clock)().ok_or_else(|| BackendError::Internal("no clock".into()))?;
+        let mut inner = self.inner.lock().map_err(|_| poisoned())?;
+        let ctx = picloud_iam::Context {
+            iri: &self.iri,
+            now,
+            correlation_id,
+            source: self.iri.cluster(),
+        };
+        let decision = match picloud_iam::decide(&inner.iam, command, &ctx) {
+            Ok(d) => d,
+            Err(r) => return Ok(Err(r)),
+        };
+        self.journal(&inner, &decision.events)?;
+        for e in &decision.events {
+            Self::append(&mut inner, e.clone())?;
+        }
+        self.publish_iam(&inner);
+        let len = inner.log.len();
+        drop(inner);
+        self.length
+            .send_replace(u64::try_from(len).unwrap_or(u64::MAX));
+        Ok(Ok(decision))
     }
 }
 
@@ -380,6 +438,19 @@ impl Backend for MemoryBackend {
             .map(|i| i.projection.cursor().is_some_and(|c| c >= offset))
             .unwrap_or(false);
         Box::pin(async move { done })
+    }
+
+    fn iam(&self) -> Arc<picloud_iam::IamState> {
+        self.iam.read().map(|c| Arc::clone(&c)).unwrap_or_default()
+    }
+
+    fn submit_iam(
+        &self,
+        command: picloud_iam::Command,
+        correlation_id: CorrelationId,
+    ) -> BoxFuture<'_, Result<IamDecided, BackendError>> {
+        let result = self.submit_iam_now(&command, correlation_id);
+        Box::pin(async move { result })
     }
 }
 

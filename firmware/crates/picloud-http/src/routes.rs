@@ -528,7 +528,14 @@ pub(crate) async fn events(
     resp
 }
 
-/// Anything else: 404.
-pub(crate) async fn fallback() -> Response {
-    ApiError::not_found("no such route or resource").into_response()
+/// Anything else: 401 without a valid token (so unknown paths reveal nothing), 404 with one.
+pub(crate) async fn fallback(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    match crate::identity::check(&state, crate::Access::Authenticated, &headers, uri.path()) {
+        Ok(_) => ApiError::not_found("no such route or resource").into_response(),
+        Err(r) => r,
+    }
 }

@@ -60,8 +60,15 @@ impl NodeHandle for RaftNode {
     }
 }
 
+/// The identity state as last published by the fold (read by every request's token check).
+type IamCell = Arc<RwLock<Arc<picloud_iam::IamState>>>;
+
 struct Fold {
     state: ProductState,
+    /// The identity slice's state, folded with the product state.
+    iam: picloud_iam::IamState,
+    /// Where the fold publishes `iam` after a batch that changed it.
+    iam_cell: IamCell,
     projection: Projection,
     /// Records folded (= the next offset), updated with the state under the same lock.
     count: u64,
@@ -85,6 +92,7 @@ pub struct RaftBackend {
     /// Where graph snapshots go (`None`: never taken).
     snapshot_dir: Option<PathBuf>,
     snapshotter: Mutex<Option<JoinHandle<()>>>,
+    iam_cell: IamCell,
 }
 
 impl std::fmt::Debug for RaftBackend {
@@ -135,10 +143,16 @@ impl RaftBackend {
             Some(f) => f,
             None => Fold {
                 state: ProductState::default(),
+                iam: picloud_iam::IamState::default(),
+                iam_cell: IamCell::default(),
                 projection: Projection::new(iri.clone()).map_err(internal)?,
                 count: 0,
             },
         };
+        let iam_cell = Arc::clone(&fold.iam_cell);
+        if let Ok(mut c) = iam_cell.write() {
+            *c = Arc::new(fold.iam.clone());
+        }
         let reader = fold.projection.reader();
         let start_at = fold.count;
         let fold = Arc::new(Mutex::new(fold));
@@ -161,6 +175,7 @@ impl RaftBackend {
         });
         let client = picloud::client::random_u128().map_err(internal)?;
         let backend = Arc::new(RaftBackend {
+            iam_cell,
             handle: RwLock::new(Some(handle)),
             events,
             fold,
@@ -240,6 +255,52 @@ impl RaftBackend {
     }
 
     async fn submit_inner(&self, command: Command) -> Result<SubmitOutcome, BackendError> {
+        let iri = self.iri.clone();
+        let (events, first_offset, ()) = self
+            .commit_decided(|fold, now| {
+                let events =
+                    decide(&fold.state, &command, now, &iri).map_err(BackendError::Rejected)?;
+                Ok((events, ()))
+            })
+            .await?;
+        Ok(SubmitOutcome {
+            correlation_id: command.correlation_id(),
+            events,
+            first_offset,
+        })
+    }
+
+    async fn submit_iam_inner(
+        &self,
+        command: picloud_iam::Command,
+        correlation_id: picloud_events::CorrelationId,
+    ) -> Result<picloud_http::IamDecided, BackendError> {
+        let iri = self.iri.clone();
+        let (_, _, decided) = self
+            .commit_decided(|fold, now| {
+                let ctx = picloud_iam::Context {
+                    iri: &iri,
+                    now,
+                    correlation_id,
+                    source: iri.cluster(),
+                };
+                Ok(match picloud_iam::decide(&fold.iam, &command, &ctx) {
+                    Ok(d) => (d.events.clone(), Ok(d)),
+                    Err(r) => (Vec::new(), Err(r)),
+                })
+            })
+            .await?;
+        Ok(decided)
+    }
+
+    /// Decides with `decide` against the folded state (after a read barrier) and commits
+    /// the events with `AppendIf` at the folded count, deciding again when another commit
+    /// overtook it. Returns the committed events, the first offset, and what `decide`
+    /// returned beside the events.
+    async fn commit_decided<T>(
+        &self,
+        decide: impl Fn(&Fold, picloud_events::Timestamp) -> Result<(Vec<Envelope>, T), BackendError>,
+    ) -> Result<(Vec<Envelope>, Option<u64>, T), BackendError> {
         let handle = self.handle()?;
         let node = handle.node();
         let _serial = self.submit_lock.lock().await;
@@ -257,19 +318,14 @@ impl RaftBackend {
             }
             // The adapter reads the clock; the core gets it as an argument.
             let now = (self.clock)().ok_or_else(|| internal("the clock is unreadable"))?;
-            let (expected, events) = {
+            let (expected, events, extra) = {
                 let fold = self.fold.lock().map_err(|_| poisoned())?;
                 let expected = fold.count;
-                let events = decide(&fold.state, &command, now, &self.iri)
-                    .map_err(BackendError::Rejected)?;
-                (expected, events)
+                let (events, extra) = decide(&fold, now)?;
+                (expected, events, extra)
             };
             if events.is_empty() {
-                return Ok(SubmitOutcome {
-                    correlation_id: command.correlation_id(),
-                    events,
-                    first_offset: None,
-                });
+                return Ok((events, None, extra));
             }
             let payloads = events
                 .iter()
@@ -302,11 +358,7 @@ impl RaftBackend {
             let last = response.first_offset + u64::try_from(n).unwrap_or(u64::MAX);
             // Best effort: the HTTP layer reports `projected` from `wait_projected`.
             let _ = self.wait_folded(last, FOLD_WAIT).await;
-            return Ok(SubmitOutcome {
-                correlation_id: command.correlation_id(),
-                events,
-                first_offset: Some(response.first_offset),
-            });
+            return Ok((events, Some(response.first_offset), extra));
         }
         Err(BackendError::Unavailable(format!(
             "the log kept moving: {MAX_DECIDE_ATTEMPTS} decisions were overtaken by other commits"
@@ -473,6 +525,7 @@ async fn restore(
     }
     // The product state: fold 0..count without projecting.
     let mut state = ProductState::default();
+    let mut iam = picloud_iam::IamState::default();
     let mut next = 0u64;
     while next < count {
         let limit = usize::try_from(count - next)
@@ -495,6 +548,7 @@ async fn restore(
             }
             if let Ok(envelope) = decode_log(&bytes) {
                 apply(&mut state, &envelope);
+                picloud_iam::apply(&mut iam, &envelope);
             }
             next = offset + 1;
         }
@@ -505,6 +559,8 @@ async fn restore(
     );
     Some(Fold {
         state,
+        iam,
+        iam_cell: IamCell::default(),
         projection,
         count,
     })
@@ -540,6 +596,7 @@ async fn tail(
         }
         {
             let Ok(mut f) = fold.lock() else { return };
+            let mut iam_changed = false;
             for (offset, bytes) in batch {
                 if offset != next {
                     break;
@@ -547,6 +604,10 @@ async fn tail(
                 match decode_log(&bytes) {
                     Ok(envelope) => {
                         apply(&mut f.state, &envelope);
+                        if picloud_iam::is_iam_event(&envelope.payload) {
+                            picloud_iam::apply(&mut f.iam, &envelope);
+                            iam_changed = true;
+                        }
                         if let Err(e) = f.projection.apply(&envelope, offset) {
                             eprintln!("warning: projecting the event at offset {offset}: {e}");
                         }
@@ -562,6 +623,12 @@ async fn tail(
                     }
                 }
                 next = offset + 1;
+            }
+            if iam_changed {
+                let published = Arc::new(f.iam.clone());
+                if let Ok(mut c) = f.iam_cell.write() {
+                    *c = published;
+                }
             }
             f.count = next;
             folded.send_replace(next);
@@ -580,6 +647,21 @@ impl Backend for RaftBackend {
 
     fn submit(&self, command: Command) -> BoxFuture<'_, Result<SubmitOutcome, BackendError>> {
         Box::pin(self.submit_inner(command))
+    }
+
+    fn iam(&self) -> Arc<picloud_iam::IamState> {
+        self.iam_cell
+            .read()
+            .map(|c| Arc::clone(&c))
+            .unwrap_or_default()
+    }
+
+    fn submit_iam(
+        &self,
+        command: picloud_iam::Command,
+        correlation_id: picloud_events::CorrelationId,
+    ) -> BoxFuture<'_, Result<picloud_http::IamDecided, BackendError>> {
+        Box::pin(self.submit_iam_inner(command, correlation_id))
     }
 
     fn subscribe(&self, from_offset: u64) -> EventStream {

@@ -77,6 +77,31 @@ pub enum Command {
     #[cfg(unix)]
     #[command(subcommand, hide = true)]
     Log(LogCommand),
+    /// Log in to the cluster with your passkey (device flow: approve the code in a browser).
+    #[cfg(unix)]
+    Login,
+    /// Forget (and revoke) the stored login for the cluster.
+    #[cfg(unix)]
+    Logout,
+    /// Show who the CLI acts as on the cluster, and with which roles.
+    #[cfg(unix)]
+    Whoami {
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Tokens for scripts.
+    #[cfg(unix)]
+    #[command(subcommand)]
+    Auth(AuthCommand),
+}
+
+/// `picloud auth …`
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Print a current access token for the cluster (refreshed if needed), for scripts:
+    /// `curl -H "Authorization: Bearer $(picloud auth token)" …`.
+    Token,
 }
 
 /// Arguments of `picloud node`.
@@ -102,11 +127,16 @@ pub struct NodeArgs {
     #[arg(long, value_name = "ADDR")]
     pub api: Option<String>,
 
-    /// With --api: the cluster CA (certificate and key PEM files), shared by every node;
-    /// created in the data directory if missing.
+    /// With --api: the cluster CA (certificate and key PEM files) and the key-encryption
+    /// key, shared by every node; created in the data directory if missing.
     #[arg(long, value_name = "DIR", requires = "api")]
     pub ca_dir: Option<PathBuf>,
 
+    /// With --api: write a node-local administrator credential to FILE (mode 0600) once
+    /// identity is initialised; the CLI on this node uses it with PICLOUD_CREDENTIAL=FILE.
+    /// Whoever can read FILE is a cluster administrator: keep it to the node's operator.
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub admin_credential: Option<PathBuf>,
     /// Node-to-node mutual TLS: DIR holds ca.pem (the cluster CA certificate), node.pem and
     /// node.key (this node's certificate and key; see `picloud cluster certs`).
     #[arg(long, value_name = "DIR")]
@@ -161,6 +191,26 @@ pub enum ClusterCommand {
         /// The node id, as `cluster status` shows it.
         #[arg(value_name = "NODE")]
         node: u64,
+    },
+    /// On a node's console: issue a new bootstrap code (only while no person is an
+    /// administrator). Talks to the node's local socket in DIR, never over the network.
+    BootstrapCode {
+        /// The node's data directory (holds `admin.sock`).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+    /// On a node's console (recovery tier 3): let IDENTITY enrol a new passkey; records a
+    /// `RecoveryPerformed` audit event. Local only: talks to the node's socket in DIR.
+    Recover {
+        /// The node's data directory (holds `admin.sock`).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Who regains access (created as an administrator if unknown).
+        #[arg(long, value_name = "NAME")]
+        identity: String,
+        /// Why: recorded in the audit event.
+        #[arg(long, value_name = "TEXT")]
+        note: String,
     },
     /// Show the members, their roles, the leader, terms and log positions.
     Status {

@@ -114,6 +114,8 @@ pub struct Target {
     tls: TlsConnector,
     server_name: ServerName<'static>,
     url: String,
+    /// The bearer token, fetched once per command (see `crate::auth`).
+    bearer: Arc<tokio::sync::OnceCell<Option<String>>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -148,6 +150,15 @@ impl Reply {
     /// The server's error message (from an [`ErrorBody`]), or the status.
     pub fn error_message(&self) -> String {
         match serde_json::from_slice::<ErrorBody>(&self.body) {
+            Ok(e)
+                if self.status == StatusCode::UNAUTHORIZED
+                    && !e.message.contains("picloud login") =>
+            {
+                format!(
+                    "{} ({}); log in with `picloud login` (or set PICLOUD_TOKEN)",
+                    e.message, self.status
+                )
+            }
             Ok(e) => format!("{} ({})", e.message, self.status),
             Err(_) => format!(
                 "the cluster answered {}: {}",
@@ -247,6 +258,7 @@ impl Target {
             tls: TlsConnector::from(Arc::new(config)),
             server_name,
             url: url.to_owned(),
+            bearer: Arc::default(),
         })
     }
 
@@ -255,12 +267,35 @@ impl Target {
         &self.url
     }
 
+    /// The bearer token every authenticated request sends (see `crate::auth`).
+    pub async fn bearer(&self) -> Result<Option<String>> {
+        self.bearer
+            .get_or_try_init(|| async {
+                Ok::<_, anyhow::Error>(crate::auth::bearer(self).await?.map(|(t, _)| t))
+            })
+            .await
+            .cloned()
+    }
+
     async fn send(
         &self,
         method: Method,
         path: &str,
         accept: &str,
         body: Option<(&str, Vec<u8>)>,
+    ) -> Result<hyper::Response<Incoming>> {
+        let token = self.bearer().await?;
+        self.send_with(method, path, accept, body, token.as_deref())
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, Vec<u8>)>,
+        token: Option<&str>,
     ) -> Result<hyper::Response<Incoming>> {
         let tcp = tokio::time::timeout(
             CONNECT_TIMEOUT,
@@ -295,6 +330,9 @@ impl Target {
                 hyper::header::USER_AGENT,
                 concat!("picloud/", env!("CARGO_PKG_VERSION")),
             );
+        if let Some(t) = token {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
         let payload = match body {
             Some((ct, bytes)) => {
                 req = req.header(hyper::header::CONTENT_TYPE, ct);
@@ -307,6 +345,25 @@ impl Target {
             .send_request(req)
             .await
             .with_context(|| format!("request to {} failed", self.url))
+    }
+
+    /// A request without a bearer token (the OAuth endpoints), whole body read.
+    pub async fn call_unauthenticated(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Reply> {
+        let resp = self.send_with(method, path, accept, body, None).await?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .context("read the response")?
+            .to_bytes();
+        Ok(Reply { status, body })
     }
 
     /// A request whose whole body is read.

@@ -11,6 +11,8 @@
 //! (bad arguments, unreadable paths).
 
 #[cfg(unix)]
+mod auth;
+#[cfg(unix)]
 mod backend;
 mod cli;
 #[cfg(unix)]

@@ -109,11 +109,13 @@ impl Drop for Proc {
     }
 }
 
-fn curl(ca: &Path, accept: &str, url: &str) -> (String, String) {
+fn curl(ca: &Path, token: &str, accept: &str, url: &str) -> (String, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "10", "--cacert"])
         .arg(ca)
         .args([
+            "-H",
+            &format!("Authorization: Bearer {token}"),
             "-H",
             &format!("Accept: {accept}"),
             "-w",
@@ -125,6 +127,34 @@ fn curl(ca: &Path, accept: &str, url: &str) -> (String, String) {
     let body = text(&out.stdout);
     let (body, code) = body.rsplit_once('\n').unwrap_or((&body, ""));
     (body.to_owned(), code.to_owned())
+}
+
+fn curl_anonymous(ca: &Path, url: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .args(["-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl is installed");
+    let body = text(&out.stdout);
+    let (body, code) = body.rsplit_once('\n').unwrap_or((&body, ""));
+    (body.to_owned(), code.to_owned())
+}
+
+/// The CLI with `PICLOUD_CREDENTIAL` set.
+fn picloud_with_credential(home: &Path, credential: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_picloud"))
+        .args(args)
+        .current_dir(common::repo_root())
+        .env_remove("PICLOUD_CLUSTER")
+        .env_remove("PICLOUD_CA")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("NO_COLOR", "1")
+        .env("PICLOUD_CREDENTIAL", credential)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -146,7 +176,7 @@ fn dev_cluster_end_to_end_and_restart() {
     assert!(banner.contains("CA fingerprint  "), "{banner}");
     // A new dev cluster records itself and its node, like `cluster init` + a join.
     assert!(
-        banner.contains("2 in the log (ClusterInitialized / NodeJoined recorded now)"),
+        banner.contains(" in the log (ClusterInitialized / NodeJoined recorded now)"),
         "{banner}"
     );
     let profile = home.0.join("config/picloud/profile.json");
@@ -171,6 +201,22 @@ fn dev_cluster_end_to_end_and_restart() {
         "{err}"
     );
 
+    // `picloud dev` made the local user its administrator: the CLI has a token at once.
+    let token = ok(&picloud(&home.0, &["auth", "token"]), "auth token")
+        .trim()
+        .to_owned();
+    let (body, code) = curl_anonymous(&ca, &format!("{url}products/photo-app"));
+    assert_eq!(code, "401", "{body}");
+    let me = ok(&picloud(&home.0, &["whoami"]), "whoami");
+    assert!(
+        me.contains("identity  dev-admin") && me.contains("roles     admin"),
+        "{me}"
+    );
+    let creds = home.0.join("config/picloud/credentials.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&creds).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
     // Apply: committed, progress per resource, honest statuses.
     let out = ok(
         &picloud(&home.0, &["resource", "apply", "examples/photo-app"]),
@@ -193,7 +239,7 @@ fn dev_cluster_end_to_end_and_restart() {
         .to_owned();
 
     // The cluster root lists the node (and the product), like a multi-node cluster's.
-    let (body, code) = curl(&ca, "text/turtle", &url);
+    let (body, code) = curl(&ca, &token, "text/turtle", &url);
     assert_eq!(code, "200", "{body}");
     assert!(
         body.contains("pc:hasNode <https://picloud.local/nodes/node-1>"),
@@ -216,7 +262,8 @@ fn dev_cluster_end_to_end_and_restart() {
         "live plan",
     );
     assert!(
-        out.contains(&format!("Plan (against {url} at offset 10)")),
+        // 2 cluster events, 8 of identity init and the dev administrator, photo-app's 9.
+        out.contains(&format!("Plan (against {url} at offset {})", 2 + 8 + 9 - 1)),
         "{out}"
     );
     assert!(
@@ -236,7 +283,12 @@ fn dev_cluster_end_to_end_and_restart() {
     assert!(!plan["create"].as_array().unwrap().is_empty(), "{plan}");
 
     // curl the product IRI as Turtle.
-    let (body, code) = curl(&ca, "text/turtle", &format!("{url}products/photo-app"));
+    let (body, code) = curl(
+        &ca,
+        &token,
+        "text/turtle",
+        &format!("{url}products/photo-app"),
+    );
     assert_eq!(code, "200", "{body}");
     assert!(body.contains("a pc:Product"), "{body}");
     assert!(body.contains("pc:version \"1.0.0\""), "{body}");
@@ -298,6 +350,55 @@ fn dev_cluster_end_to_end_and_restart() {
     assert!(out.lines().all(|l| l.contains(&correlation)), "{out}");
     assert!(out.contains("ResourceDeclared"), "{out}");
 
+    // The node's console: a new bootstrap code and a recovery (tier 3), through the local
+    // socket only (mode 0600).
+    let sock = data.join("admin.sock");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sock).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let data_s = data.display().to_string();
+    let out = ok(
+        &picloud(&home.0, &["cluster", "bootstrap-code", "--data", &data_s]),
+        "bootstrap-code",
+    );
+    assert!(out.contains("bootstrap code  "), "{out}");
+    let out = ok(
+        &picloud(
+            &home.0,
+            &[
+                "cluster",
+                "recover",
+                "--data",
+                &data_s,
+                "--identity",
+                "alice",
+                "--note",
+                "lost both keys",
+            ],
+        ),
+        "recover",
+    );
+    assert!(out.contains("re-enrolment code for alice"), "{out}");
+    let bad = picloud(
+        &home.0,
+        &[
+            "cluster",
+            "recover",
+            "--data",
+            "/nonexistent",
+            "--identity",
+            "a",
+            "--note",
+            "x",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("local administration socket"),
+        "{}",
+        text(&bad.stderr)
+    );
+
     // Re-applying unchanged files commits nothing.
     let out = ok(
         &picloud(&home.0, &["resource", "apply", "examples/photo-app"]),
@@ -309,7 +410,11 @@ fn dev_cluster_end_to_end_and_restart() {
         "cluster status",
     );
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(status["committedOffset"], 10, "{status}");
+    // ClusterInitialized and NodeJoined (2), identity's init (CA, signing key, bootstrap
+    // code, CLI and portal clients) and the dev administrator (identity, role, client): 8,
+    // photo-app's 9, the console's bootstrap code (1) and recovery (audit, identity, role,
+    // code: 4); the last offset is one less.
+    assert_eq!(status["committedOffset"], 2 + 8 + 9 + 5 - 1, "{status}");
     assert_eq!(status["products"][0], "photo-app");
 
     // resource status.
@@ -332,8 +437,11 @@ fn dev_cluster_end_to_end_and_restart() {
     let url = format!("https://{listen}/");
     let mut dev = Proc::spawn(&home.0, &["dev", "--listen", &listen]);
     let banner = dev.wait_for("Stop with Ctrl-C", Duration::from_secs(30));
-    assert!(banner.contains("11 in the log"), "{banner}");
+    assert!(banner.contains(" in the log"), "{banner}");
     assert!(!banner.contains("recorded now"), "{banner}");
+    let token = ok(&picloud(&home.0, &["auth", "token"]), "auth token")
+        .trim()
+        .to_owned();
     let out = ok(
         &picloud(&home.0, &["resource", "status", "photo-app"]),
         "status after restart",
@@ -341,6 +449,7 @@ fn dev_cluster_end_to_end_and_restart() {
     assert!(out.contains("api-server"), "{out}");
     let (body, code) = curl(
         &ca,
+        &token,
         "text/turtle",
         &format!("{url}products/photo-app/containers/api-server"),
     );
@@ -352,7 +461,12 @@ fn dev_cluster_end_to_end_and_restart() {
         "delete",
     );
     assert!(out.contains("deleted photo-app: 9 events"), "{out}");
-    let (_, code) = curl(&ca, "text/turtle", &format!("{url}products/photo-app"));
+    let (_, code) = curl(
+        &ca,
+        &token,
+        "text/turtle",
+        &format!("{url}products/photo-app"),
+    );
     assert_eq!(code, "404");
     assert_eq!(dev.terminate(), Some(0));
 }
@@ -370,6 +484,7 @@ fn three_nodes_serve_the_same_graph() {
         .map(|ip| format!("{ip}:{}", free_port(ip)))
         .collect();
     let ca_dir = home.0.join("ca");
+    let admin = home.0.join("admin.json");
     let mut nodes = Vec::new();
     for (i, (r, a)) in raft.iter().zip(&api).enumerate() {
         let data = home.0.join(format!("n{i}"));
@@ -383,7 +498,13 @@ fn three_nodes_serve_the_same_graph() {
             a.clone(),
             "--ca-dir".into(),
             ca_dir.display().to_string(),
+            // Every address is loopback: plaintext node-to-node traffic is allowed.
+            "--insecure-loopback".into(),
         ];
+        if i == 0 {
+            args.push("--admin-credential".into());
+            args.push(admin.display().to_string());
+        }
         for p in &raft {
             args.push("--peer".into());
             args.push(p.clone());
@@ -400,6 +521,34 @@ fn three_nodes_serve_the_same_graph() {
     );
     let ca = ca_dir.join("ca.pem");
     let ca_s = ca.display().to_string();
+    // Identity initialises once there is a leader; node 1 then writes the local
+    // administrator credential.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !admin.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no administrator credential at {}",
+            admin.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let picloud = |home: &Path, args: &[&str]| picloud_with_credential(home, &admin, args);
+    let token = ok(
+        &picloud(
+            &home.0,
+            &[
+                "auth",
+                "token",
+                "--cluster",
+                &format!("https://{}/", api[0]),
+                "--ca",
+                &ca_s,
+            ],
+        ),
+        "auth token",
+    )
+    .trim()
+    .to_owned();
     // Apply through a node that is not the one initialised (likely a follower).
     let out = ok(
         &picloud(
@@ -423,6 +572,7 @@ fn three_nodes_serve_the_same_graph() {
         loop {
             let (body, code) = curl(
                 &ca,
+                &token,
                 "text/turtle",
                 &format!("https://{a}/products/photo-app/containers/api-server"),
             );
@@ -458,9 +608,11 @@ fn three_nodes_serve_the_same_graph() {
     let c2 = format!("https://{}/", api[2]);
     let home_path = home.0.clone();
     let ca2 = ca_s.clone();
+    let admin2 = admin.clone();
     let t = std::thread::spawn(move || {
-        picloud(
+        picloud_with_credential(
             &home_path,
+            &admin2,
             &[
                 "resource",
                 "apply",

@@ -60,6 +60,9 @@ impl Dev {
             seen: Vec::new(),
         };
         dev.wait_for("Stop with Ctrl-C", Duration::from_secs(60));
+        // The administrator's token for `curl` (picloud dev wrote the credential).
+        let token = ok(&picloud(home, &["auth", "token"]), "auth token");
+        *TOKEN.lock().unwrap() = token.trim().to_owned();
         dev
     }
 
@@ -133,10 +136,20 @@ impl Drop for Dev {
     }
 }
 
+/// Events in the log after photo-app is applied to a new dev cluster: 2 cluster events
+/// (ClusterInitialized, NodeJoined), 8 of identity init and the dev administrator, 9 of
+/// photo-app.
+const PHOTO_APP_END: u64 = 2 + 8 + 9;
+
+/// The access token of the running `picloud dev` (set by `Dev::start`).
+static TOKEN: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
 fn curl(ca: &Path, accept: &str, url: &str, query: Option<&str>) -> (String, String) {
+    let token = TOKEN.lock().unwrap().clone();
     let mut cmd = Command::new("curl");
     cmd.args(["-sS", "--max-time", "10", "--cacert"])
         .arg(ca)
+        .args(["-H", &format!("Authorization: Bearer {token}")])
         .args(["-H", &format!("Accept: {accept}"), "-w", "\n%{http_code}"]);
     if let Some(q) = query {
         cmd.args(["-G", "--data-urlencode", &format!("query={q}")]);
@@ -223,8 +236,9 @@ fn graph_snapshot_taken_restored_and_ignored_when_unusable() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let (running_f, _) = snapshot_file(&node).unwrap();
-    // 2 cluster events (ClusterInitialized, NodeJoined) + 9 of photo-app.
-    assert!(running_f <= 11, "{running_f}");
+    // 2 cluster events (ClusterInitialized, NodeJoined) + 8 of identity init and the dev
+    // administrator + 9 of photo-app.
+    assert!(running_f <= PHOTO_APP_END, "{running_f}");
 
     // 2. SIGKILL (no shutdown snapshot): the start restores the Raft-time snapshot and
     //    folds the rest; same graph.
@@ -243,18 +257,21 @@ fn graph_snapshot_taken_restored_and_ignored_when_unusable() {
     //    nothing left to fold, and the graph answers at once, unchanged.
     assert_eq!(dev.stop(), Some(0), "{}", dev.log());
     assert!(
-        dev.log().contains("graph snapshot saved at 11 events"),
+        dev.log()
+            .contains(&format!("graph snapshot saved at {PHOTO_APP_END} events")),
         "{}",
         dev.log()
     );
-    assert_eq!(snapshot_file(&node).unwrap().0, 11);
+    assert_eq!(snapshot_file(&node).unwrap().0, PHOTO_APP_END);
     assert!(!node.join("graph.snapshot.tmp").exists());
     let backup = home.0.join("node-at-9");
     copy_dir(&node, &backup);
     let mut dev = Dev::start(&home.0, &listen);
     let log = dev.log();
     assert!(
-        log.contains("graph restored from the snapshot at 11 events (0 to fold)"),
+        log.contains(&format!(
+            "graph restored from the snapshot at {PHOTO_APP_END} events (0 to fold)"
+        )),
         "{log}"
     );
     let (body, code) = curl(
@@ -281,7 +298,7 @@ fn graph_snapshot_taken_restored_and_ignored_when_unusable() {
     assert_ne!(g1, g2);
     assert_eq!(dev.stop(), Some(0), "{}", dev.log());
     let (f2, mut bytes) = snapshot_file(&node).unwrap();
-    assert!(f2 > 11, "{f2}");
+    assert!(f2 > PHOTO_APP_END, "{f2}");
 
     // 5. A corrupt snapshot is ignored with a warning; the rebuild gives the same graph.
     let mid = bytes.len() / 2;
@@ -308,11 +325,11 @@ fn graph_snapshot_taken_restored_and_ignored_when_unusable() {
     let log = dev.log();
     assert!(
         log.contains(&format!(
-            "it folds {f2} events but the event store holds 11"
+            "it folds {f2} events but the event store holds {PHOTO_APP_END}"
         )),
         "{log}"
     );
     assert_eq!(whole_graph(&ca, &url), g1);
     assert_eq!(dev.stop(), Some(0), "{}", dev.log());
-    assert_eq!(snapshot_file(&node).unwrap().0, 11);
+    assert_eq!(snapshot_file(&node).unwrap().0, PHOTO_APP_END);
 }

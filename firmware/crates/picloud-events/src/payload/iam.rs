@@ -280,3 +280,90 @@ pub struct RecoveryPerformedV1 {
     /// What the operator wrote about why.
     pub audit_note: String,
 }
+
+/// Emitted when an OIDC client is registered (v2: names the workload identity the client
+/// acts as under `client_credentials`, whose roles its tokens carry). `ClientRegistered` v1
+/// upcasts to this with `identity: None`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientRegisteredV2 {
+    /// The `client_id`.
+    pub client_id: ClientId,
+    /// The product it belongs to; `None` for platform clients.
+    pub product: Option<Name>,
+    /// SHA-256 of the client secret; `None` for public clients (the CLI).
+    pub secret_hash: Option<Sha256Digest>,
+    /// Allowed redirect URIs (exact match).
+    pub redirect_uris: Vec<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<GrantType>,
+    /// The workload identity `client_credentials` tokens are issued for (`sub` and roles);
+    /// `None`: the client cannot use `client_credentials`.
+    pub identity: Option<Name>,
+}
+
+/// Emitted when the authorization endpoint issues a code (after a passkey login). The code
+/// itself never enters the log, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationCodeIssuedV1 {
+    /// SHA-256 of the code.
+    pub code_hash: Sha256Digest,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The identity that logged in.
+    pub identity: Name,
+    /// The redirect URI of the request (the token request must repeat it exactly).
+    pub redirect_uri: String,
+    /// The PKCE S256 code challenge (base64url).
+    pub code_challenge: String,
+    /// The granted scope (space separated).
+    pub scope: String,
+    /// The OIDC `nonce` of the request, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// When it stops being accepted.
+    pub expires: Timestamp,
+}
+
+/// Emitted when an authorization code is exchanged (or presented again: a second
+/// redemption is refused and revokes what the first one issued).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationCodeRedeemedV1 {
+    /// SHA-256 of the code.
+    pub code_hash: Sha256Digest,
+}
+
+/// Emitted when a device authorization request (RFC 8628, `picloud login`) starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCodeIssuedV1 {
+    /// SHA-256 of the device code (the CLI's secret).
+    pub device_code_hash: Sha256Digest,
+    /// SHA-256 of the user code (typed by the person in the portal).
+    pub user_code_hash: Sha256Digest,
+    /// The client that asked.
+    pub client_id: ClientId,
+    /// The requested scope.
+    pub scope: String,
+    /// When both codes stop being accepted.
+    pub expires: Timestamp,
+}
+
+/// Emitted when a logged-in person approves a device code in the portal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCodeApprovedV1 {
+    /// SHA-256 of the user code that was approved.
+    pub user_code_hash: Sha256Digest,
+    /// Who approved it (the tokens are issued for this identity).
+    pub identity: Name,
+}
+
+/// Emitted when the device code is exchanged for tokens (once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCodeRedeemedV1 {
+    /// SHA-256 of the device code.
+    pub device_code_hash: Sha256Digest,
+}

@@ -232,6 +232,47 @@ pub fn payloads() -> Vec<EventPayload> {
             version: "0.1.0".into(),
         }
         .into(),
+        ClientRegisteredV2 {
+            client_id: ClientId::new("picloud-dev-admin").unwrap(),
+            product: None,
+            secret_hash: Some(digest(0x5f)),
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            identity: Some(name("dev-admin")),
+        }
+        .into(),
+        AuthorizationCodeIssuedV1 {
+            code_hash: digest(0xc0),
+            client_id: ClientId::new("photo-app").unwrap(),
+            identity: name("alice"),
+            redirect_uri: "https://photo-app.picloud.local/callback".into(),
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            scope: "openid profile".into(),
+            nonce: Some("n-0S6_WzA2Mj".into()),
+            expires: ts(1_795_794_921_123),
+        }
+        .into(),
+        AuthorizationCodeRedeemedV1 {
+            code_hash: digest(0xc0),
+        }
+        .into(),
+        DeviceCodeIssuedV1 {
+            device_code_hash: digest(0xd0),
+            user_code_hash: digest(0xd1),
+            client_id: ClientId::new("picloud-cli").unwrap(),
+            scope: "openid offline_access".into(),
+            expires: ts(1_795_795_761_123),
+        }
+        .into(),
+        DeviceCodeApprovedV1 {
+            user_code_hash: digest(0xd1),
+            identity: name("alice"),
+        }
+        .into(),
+        DeviceCodeRedeemedV1 {
+            device_code_hash: digest(0xd0),
+        }
+        .into(),
     ]
 }
 

@@ -147,3 +147,17 @@ fn committed_fixtures_decode_and_reencode_identically() {
         );
     }
 }
+
+#[test]
+fn client_registered_v1_upcasts_to_v2_without_an_identity() {
+    let text = std::fs::read_to_string(json_path("ClientRegistered", 1)).unwrap();
+    let envelope = decode_json(&text).unwrap();
+    match envelope.payload.upcast() {
+        EventPayload::ClientRegisteredV2(p) => {
+            assert_eq!(p.client_id.as_str(), "photo-app");
+            assert_eq!(p.identity, None);
+            assert_eq!(p.redirect_uris.len(), 1);
+        }
+        other => panic!("not upcast: {other:?}"),
+    }
+}

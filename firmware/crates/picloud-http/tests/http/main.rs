@@ -15,3 +15,7 @@ mod t20_sparql;
 mod t30_commands;
 mod t40_python;
 mod t50_tls;
+mod t60_auth;
+mod t70_oidc;
+mod t80_passkeys;
+mod t90_authlib;

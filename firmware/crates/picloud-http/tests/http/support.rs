@@ -4,12 +4,20 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use picloud_domain::{IriBuilder, Name, Resource};
-use picloud_events::Timestamp;
-use picloud_http::{router, serve_tls_until, AppState, Clock, ClusterCa, MemoryBackend};
+use picloud_events::payload::GrantType;
+use picloud_events::{ClientId, Timestamp};
+use picloud_http::{
+    router, serve_tls_until, AppState, Backend, Clock, ClusterCa, Identity, MemoryBackend,
+};
+use picloud_iam::decide::NewClient;
+use picloud_iam::{Grant, Role};
+
+/// The test clock starts here (ms since the epoch).
+pub const T0: i64 = 1_795_794_861_000;
 
 pub const PC: &str = "https://picloud.local/ontology#";
 pub const CONTAINER: &str = "https://picloud.local/products/photo-app/containers/api-server";
@@ -55,6 +63,14 @@ pub struct Server {
     pub ca_file: PathBuf,
     pub ca: ClusterCa,
     pub backend: Arc<MemoryBackend>,
+    pub identity: Arc<Identity>,
+    /// The clock every component reads (ms); tests move it.
+    pub clock_ms: Arc<AtomicI64>,
+    /// An access token of the `test-admin` client (platform admin).
+    pub admin_token: String,
+    /// The bootstrap code of the test cluster.
+    #[allow(dead_code, reason = "used by the portal tests")]
+    pub bootstrap_code: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     n: AtomicU32,
@@ -85,17 +101,23 @@ impl Server {
         let dir = temp_dir();
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-        let clock: Clock = Arc::new(|| Timestamp::from_unix_millis(1_795_794_861_000).ok());
+        let clock_ms = Arc::new(AtomicI64::new(T0));
+        let c = Arc::clone(&clock_ms);
+        let clock: Clock =
+            Arc::new(move || Timestamp::from_unix_millis(c.load(Ordering::SeqCst)).ok());
         let backend = Arc::new(
-            MemoryBackend::new(IriBuilder::default(), clock)
+            MemoryBackend::new(IriBuilder::default(), clock.clone())
                 .unwrap()
                 .with_node(Name::parse("dev").unwrap())
                 .with_ca_fingerprint(ca.fingerprint()),
         );
+        let identity = Arc::new(Identity::new([7u8; 32], clock));
+        let bootstrap_code = init_identity(&backend, &identity, &ca);
+        let admin_token = token_for(&backend, &identity, "test-admin");
         let tls = ca.server_tls(&[]).unwrap();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(backend.clone());
+        let state = AppState::new(backend.clone(), Arc::clone(&identity));
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -119,6 +141,10 @@ impl Server {
             ca_file,
             ca,
             backend,
+            identity,
+            clock_ms,
+            admin_token,
+            bootstrap_code,
             stop: Some(stop),
             thread: Some(thread),
             n: AtomicU32::new(0),
@@ -134,8 +160,21 @@ impl Server {
             .join(format!("{stem}-{}", self.n.fetch_add(1, Ordering::Relaxed)))
     }
 
-    /// Runs `curl -sS --cacert <ca> <args…> <url>` and returns status, headers, body.
+    /// Runs `curl` as the test administrator (see [`Server::curl_as`]).
     pub fn curl(&self, path: &str, args: &[&str]) -> Reply {
+        let token = self.admin_token.clone();
+        self.curl_as(Some(&token), path, args)
+    }
+
+    /// An access token for the client `client` (registered by [`init_identity`]).
+    pub fn token(&self, client: &str) -> String {
+        token_for(&self.backend, &self.identity, client)
+    }
+
+    /// Runs `curl -sS --cacert <ca> [-H 'Authorization: Bearer <token>'] <args…> <url>`
+    /// and returns status, headers, body.
+    pub fn curl_as(&self, token: Option<&str>, path: &str, args: &[&str]) -> Reply {
+        let auth = token.map(|t| format!("Authorization: Bearer {t}"));
         let headers_file = self.file("headers");
         let body_file = self.file("body");
         let out = Command::new("curl")
@@ -148,6 +187,7 @@ impl Server {
             .arg(&body_file)
             .arg("-w")
             .arg("%{http_code}")
+            .args(auth.iter().flat_map(|a| ["-H", a.as_str()]))
             .args(args)
             .arg(self.url(path))
             .output()
@@ -209,6 +249,94 @@ impl Server {
     pub fn ca_path(&self) -> &Path {
         &self.ca_file
     }
+}
+
+fn client(id: &str, product: Option<&str>, role: Role, secret: &str) -> NewClient {
+    NewClient {
+        client_id: ClientId::new(id).unwrap(),
+        product: product.map(|p| Name::parse(p).unwrap()),
+        secret_hash: Some(picloud_http::identity::digest(secret)),
+        redirect_uris: vec!["https://app.example/cb".into()],
+        grant_types: vec![
+            GrantType::ClientCredentials,
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+        ],
+        identity: Some(Name::parse(id).unwrap()),
+        roles: vec![role],
+    }
+}
+
+fn role(product: Option<&str>, role: &str) -> Role {
+    Role {
+        product: product.map(|p| Name::parse(p).unwrap()),
+        role: Name::parse(role).unwrap(),
+    }
+}
+
+/// The secret of every test client is `<client>-secret`.
+pub fn secret(client: &str) -> String {
+    format!("{client}-secret")
+}
+
+/// `cluster init` for the test cluster: the CA, a signing key, the CLI and portal
+/// clients, and four clients: `test-admin` (admin), `test-reader` (reader), `photo-app`
+/// (role `app` in photo-app), `other-app` (role `app` in other-app). Returns the
+/// bootstrap code.
+fn init_identity(backend: &MemoryBackend, identity: &Identity, ca: &ClusterCa) -> String {
+    let clients = vec![
+        client(
+            "test-admin",
+            None,
+            role(None, "admin"),
+            &secret("test-admin"),
+        ),
+        client(
+            "test-reader",
+            None,
+            role(None, "reader"),
+            &secret("test-reader"),
+        ),
+        client(
+            "photo-app",
+            Some("photo-app"),
+            role(Some("photo-app"), "app"),
+            &secret("photo-app"),
+        ),
+        client(
+            "other-app",
+            Some("other-app"),
+            role(Some("other-app"), "app"),
+            &secret("other-app"),
+        ),
+    ];
+    let (command, code) = identity
+        .initialise(ca.cert_der(), ca.key_pem(), clients)
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let decided = rt
+        .block_on(backend.submit_iam(command, picloud_http::random_correlation_id()))
+        .unwrap()
+        .unwrap();
+    assert!(decided.refusal.is_none());
+    code
+}
+
+/// An access token for the workload identity of `client`, minted directly.
+pub fn token_for(backend: &MemoryBackend, identity: &Identity, client: &str) -> String {
+    let grant = Grant {
+        identity: Name::parse(client).unwrap(),
+        client_id: ClientId::new(client).unwrap(),
+        scope: String::new(),
+        nonce: None,
+        refresh: false,
+    };
+    identity
+        .mint(backend, &grant, None, false)
+        .unwrap()
+        .access_token
 }
 
 impl Drop for Server {

@@ -44,12 +44,14 @@ fn finish((mut child, mut reader): (Child, BufReader<ChildStdout>)) -> String {
 #[test]
 fn apply_is_idempotent_and_statuses_are_honest() {
     let s = Server::start();
+    // `cluster init` committed the identity events first.
+    let base = s.backend.events().unwrap().len() as u64;
     let photo = example("photo-app");
     let first = s.apply_photo_app();
     let n = first["events"].as_u64().unwrap();
     assert_eq!(n, photo.len() as u64);
-    assert_eq!(first["firstOffset"], 0);
-    assert_eq!(first["lastOffset"], n - 1);
+    assert_eq!(first["firstOffset"], base);
+    assert_eq!(first["lastOffset"], base + n - 1);
     assert_eq!(first["projected"], true);
     assert!(first["correlationId"].as_str().unwrap().len() >= 32);
 
@@ -58,7 +60,7 @@ fn apply_is_idempotent_and_statuses_are_honest() {
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["events"], 0);
     assert!(again.json().get("firstOffset").is_none());
-    assert_eq!(s.backend.events().unwrap().len() as u64, n);
+    assert_eq!(s.backend.events().unwrap().len() as u64, base + n);
 
     // An idempotency key makes a retry of a changed set safe too.
     let mut changed = photo.clone();
@@ -157,6 +159,8 @@ fn rejections_and_deletes() {
 #[test]
 fn the_event_stream_filters_resumes_and_follows() {
     let s = Server::start();
+    // `cluster init` committed the identity events first.
+    let base = s.backend.events().unwrap().len() as u64;
     let first = s.apply_photo_app();
     let corr = first["correlationId"].as_str().unwrap().to_owned();
     let n = first["events"].as_u64().unwrap();
@@ -193,7 +197,7 @@ fn the_event_stream_filters_resumes_and_follows() {
         "the secret's event is in the stream, redacted"
     );
     for (i, (id, e)) in events.iter().enumerate() {
-        assert_eq!(*id, i as u64);
+        assert_eq!(*id, base + i as u64);
         assert_eq!(e["correlationId"], corr.as_str());
         assert_eq!(e["product"], "photo-app");
         // Each data line is a JSON envelope the event crate decodes.
@@ -203,12 +207,21 @@ fn the_event_stream_filters_resumes_and_follows() {
     // Resumed after offset 2 with Last-Event-ID.
     let resumed = s.curl(
         "/api/events?limit=3",
-        &["-N", "--max-time", "20", "-H", "Last-Event-ID: 2"],
+        &[
+            "-N",
+            "--max-time",
+            "20",
+            "-H",
+            &format!("Last-Event-ID: {}", base + 2),
+        ],
     );
     let ids: Vec<u64> = sse(&resumed.body).iter().map(|(id, _)| *id).collect();
-    assert_eq!(ids, vec![3, 4, 5]);
-    let from = s.curl("/api/events?from=4&limit=1", &["-N", "--max-time", "20"]);
-    assert_eq!(sse(&from.body)[0].0, 4);
+    assert_eq!(ids, vec![base + 3, base + 4, base + 5]);
+    let from = s.curl(
+        &format!("/api/events?from={}&limit=1", base + 4),
+        &["-N", "--max-time", "20"],
+    );
+    assert_eq!(sse(&from.body)[0].0, base + 4);
 
     // Filtered by product: only home-hub's events.
     let by_product = s.curl(
@@ -219,12 +232,14 @@ fn the_event_stream_filters_resumes_and_follows() {
     assert_eq!(events.len() as u64, hub_events);
     assert!(events
         .iter()
-        .all(|(id, e)| e["product"] == "home-hub" && *id >= n));
+        .all(|(id, e)| e["product"] == "home-hub" && *id >= base + n));
 
     // Live: a client waiting at the end of the log sees a later command's events.
-    let end = n + hub_events;
+    let end = base + n + hub_events;
     let child = Command::new("curl")
-        .args(["-sS", "-N", "--max-time", "20", "--cacert"])
+        .args(["-sS", "-N", "--max-time", "20", "-H"])
+        .arg(format!("Authorization: Bearer {}", s.admin_token))
+        .arg("--cacert")
         .arg(s.ca_path())
         .arg(s.url(&format!("/api/events?from={end}&limit=1")))
         .stdout(Stdio::piped())
@@ -245,7 +260,9 @@ fn the_event_stream_filters_resumes_and_follows() {
 
     // `from=end` skips the backlog.
     let tail = Command::new("curl")
-        .args(["-sS", "-N", "--max-time", "20", "--cacert"])
+        .args(["-sS", "-N", "--max-time", "20", "-H"])
+        .arg(format!("Authorization: Bearer {}", s.admin_token))
+        .arg("--cacert")
         .arg(s.ca_path())
         .arg(s.url("/api/events?from=end&limit=1"))
         .stdout(Stdio::piped())

@@ -12,8 +12,12 @@ import rdflib
 from rdflib import URIRef, RDF
 from SPARQLWrapper import SPARQLWrapper, JSON
 
-base, container, pc = sys.argv[1], sys.argv[2], sys.argv[3]
+base, container, pc, token = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[5]
 path = container.replace("https://picloud.local", "")
+# Every call carries the access token.
+opener = urllib.request.build_opener()
+opener.addheaders = [("Authorization", "Bearer " + token)]
+urllib.request.install_opener(opener)
 
 # rdflib fetches and parses the Turtle of an IRI (conneg by its own Accept header).
 ttl = rdflib.Graph()
@@ -54,6 +58,7 @@ for url in [base + "/", base + "/products/photo-app/sparql?query=" + urllib.pars
 
 # SPARQLWrapper against /sparql.
 sparql = SPARQLWrapper(base + "/sparql")
+sparql.addCustomHttpHeader("Authorization", "Bearer " + token)
 sparql.setQuery("PREFIX pc: <%s> SELECT ?name WHERE { ?c pc:hasProduct ?p . ?p pc:name ?name }" % pc)
 sparql.setReturnFormat(JSON)
 rows = sparql.query().convert()["results"]["bindings"]
@@ -61,6 +66,7 @@ assert [r["name"]["value"] for r in rows] == ["photo-app"], rows
 
 # ... with POST too, and against the product endpoint.
 sparql = SPARQLWrapper(base + "/products/photo-app/sparql")
+sparql.addCustomHttpHeader("Authorization", "Bearer " + token)
 sparql.setMethod("POST")
 sparql.setQuery("PREFIX pc: <%s> SELECT (COUNT(?r) AS ?n) WHERE { ?r pc:status pc:Declared }" % pc)
 sparql.setReturnFormat(JSON)
@@ -99,6 +105,7 @@ fn rdflib_and_sparqlwrapper_read_the_graph() {
         .arg(CONTAINER)
         .arg(PC)
         .arg(applied["events"].to_string())
+        .arg(&s.admin_token)
         .env("SSL_CERT_FILE", s.ca_path())
         .env("REQUESTS_CA_BUNDLE", s.ca_path())
         .output()

@@ -51,6 +51,10 @@ pub fn run(cli: &Cli, cmd: &ClusterCommand) -> Result<Outcome> {
     runtime()?.block_on(async move {
         let client = Client::with_timeout(vec![addr.clone()], Duration::from_secs(60));
         match cmd {
+            // Local-socket commands are dispatched in `commands::run`.
+            ClusterCommand::BootstrapCode { .. } | ClusterCommand::Recover { .. } => {
+                anyhow::bail!("this command talks to the node's local socket, not to --cluster")
+            }
             ClusterCommand::Init => {
                 println!(
                     "{}",

@@ -8,12 +8,16 @@
 //! <data>/lock          flock'ed while running; holds the pid of the holder
 //! <data>/ca.pem        the cluster CA certificate (created at first start)
 //! <data>/ca-key.pem    its private key (mode 0600)
+//! <data>/cluster.kek   the key-encryption key sealing the signing keys and the CA key
+//!                      in the log (mode 0600; see docs/identity.md)
 //! <data>/node/         the Raft log and the event store (picloud-raft), and
 //!                      graph.snapshot (the projection, see `graph_snapshot`)
 //! ```
 //!
 //! The client profile (`$XDG_CONFIG_HOME/picloud/profile.json` + `ca.pem`, mode 0600) lets
-//! the CLI find the cluster without flags.
+//! the CLI find the cluster without flags, and `credentials.json` (mode 0600) makes the
+//! local user the cluster's administrator (a client-credentials client, as k3s writes its
+//! kubeconfig).
 //!
 //! At start, once the node leads, `picloud dev` commits `ClusterInitialized` and
 //! `NodeJoined` for its node if the log does not record them yet (a new data directory, or
@@ -348,14 +352,38 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
     let recorded = record_cluster(&node, &backend, &ca)
         .await
         .context("record the cluster and its node in the log")?;
+    let kek = crate::commands::identity::load_or_create_kek(data)?;
+    let identity = Arc::new(picloud_http::Identity::new(kek, system_clock()));
+    let dyn_backend = Arc::clone(&backend) as Arc<dyn picloud_http::Backend>;
+    let bootstrap = crate::commands::identity::ensure_initialised(
+        dyn_backend.as_ref(),
+        &identity,
+        &ca,
+        Vec::new(),
+    )
+    .await?;
     let app = router(AppState::new(
-        Arc::clone(&backend) as Arc<dyn picloud_http::Backend>
+        Arc::clone(&dyn_backend),
+        Arc::clone(&identity),
     ));
+    crate::commands::identity::spawn_rotation(Arc::clone(&dyn_backend), Arc::clone(&identity));
+    crate::commands::local_admin::spawn(
+        data,
+        Arc::clone(&dyn_backend),
+        Arc::clone(&identity),
+        picloud_domain::Name::parse(&crate::backend::node_name(NODE_ID))
+            .map_err(|e| anyhow!("{e}"))?,
+    )?;
 
     let url = url_of(local);
     let profile = if args.no_profile {
         None
     } else {
+        let stored = crate::auth::load_credentials(&url)?.map(|c| c.client_secret);
+        let secret =
+            crate::commands::identity::ensure_dev_admin(dyn_backend.as_ref(), &identity, stored)
+                .await?;
+        crate::auth::save_credentials(&url, crate::commands::identity::DEV_ADMIN_CLIENT, &secret)?;
         write_profile(&url, &ca)?
     };
     println!(
@@ -378,9 +406,16 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
             ""
         }
     );
+    match &bootstrap {
+        Some(code) => println!(
+            "  bootstrap code  {code} (single use, 15 minutes: enrol the first passkey at {url}portal/setup)"
+        ),
+        None => println!("  identity        initialised (OIDC discovery at {url}.well-known/openid-configuration)"),
+    }
     match &profile {
         Some(p) => println!(
-            "  client profile  {} (the CLI uses it without flags)",
+            "  client profile  {} (the CLI uses it without flags; you are its administrator \
+             through credentials.json)",
             p.display()
         ),
         None => {

@@ -4,8 +4,14 @@
 mod cluster;
 #[cfg(unix)]
 mod dev;
+#[cfg(unix)]
+pub(crate) mod identity;
 #[cfg(target_os = "linux")]
 pub mod init;
+#[cfg(unix)]
+mod local_admin;
+#[cfg(unix)]
+mod login;
 #[cfg(unix)]
 mod node;
 #[cfg(unix)]
@@ -53,9 +59,43 @@ pub fn run(cli: &Cli, style: &Style) -> Result<Outcome> {
         #[cfg(unix)]
         Command::Node(args) => node::run(args),
         #[cfg(unix)]
+        Command::Cluster(crate::cli::ClusterCommand::BootstrapCode { data }) => {
+            let r = local_admin::call(data, "/bootstrap-code", serde_json::json!({}))?;
+            println!("bootstrap code  {} (single use, valid 15 minutes)", r.code);
+            println!("open the setup portal: https://<cluster domain>:<port>/portal/setup");
+            Ok(crate::Outcome::Success)
+        }
+        #[cfg(unix)]
+        Command::Cluster(crate::cli::ClusterCommand::Recover {
+            data,
+            identity,
+            note,
+        }) => {
+            let r = local_admin::call(
+                data,
+                "/recover",
+                serde_json::json!({ "identity": identity, "note": note }),
+            )?;
+            println!("recovery recorded in the cluster's audit log (RecoveryPerformed)");
+            println!(
+                "re-enrolment code for {identity}  {} (single use, valid 24 hours)",
+                r.code
+            );
+            println!("enrol a new passkey at https://<cluster domain>:<port>/portal/reenrol");
+            Ok(crate::Outcome::Success)
+        }
+        #[cfg(unix)]
         Command::Cluster(cmd) => cluster::run(cli, cmd),
         #[cfg(unix)]
         Command::Log(cmd) => cluster::run_log(cli, cmd),
+        #[cfg(unix)]
+        Command::Login => login::login(cli),
+        #[cfg(unix)]
+        Command::Logout => login::logout(cli),
+        #[cfg(unix)]
+        Command::Whoami { output } => login::whoami(cli, *output),
+        #[cfg(unix)]
+        Command::Auth(crate::cli::AuthCommand::Token) => login::token(cli),
         #[cfg(target_os = "linux")]
         Command::Init(args) => init::run(args),
     }

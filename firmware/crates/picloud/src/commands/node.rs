@@ -165,7 +165,16 @@ async fn serve(args: &NodeArgs) -> Result<Outcome> {
         Some(addr) => {
             let ca_dir = args.ca_dir.clone().unwrap_or_else(|| data.clone());
             let handle: Arc<dyn crate::backend::NodeHandle> = Arc::clone(&state) as _;
-            Some(super::node_api::start(handle, addr, &ca_dir, &data).await?)
+            Some(
+                super::node_api::start(
+                    handle,
+                    addr,
+                    &ca_dir,
+                    &data,
+                    args.admin_credential.as_deref(),
+                )
+                .await?,
+            )
         }
         None => None,
     };

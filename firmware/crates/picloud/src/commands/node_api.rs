@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 use picloud_domain::IriBuilder;
-use picloud_http::{router, serve_tls_until, system_clock, AppState, Backend};
+use picloud_http::{router, serve_tls_until, system_clock, AppState, Backend, ClusterCa};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -37,6 +37,7 @@ pub async fn start(
     addr: &str,
     ca_dir: &Path,
     data: &Path,
+    admin_credential: Option<&Path>,
 ) -> Result<NodeApi> {
     std::fs::create_dir_all(ca_dir)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", ca_dir.display())))?;
@@ -48,6 +49,7 @@ pub async fn start(
     let tls = ca
         .server_tls(&[local.ip().to_string()])
         .map_err(|e| anyhow!("server certificate: {e}"))?;
+    let node_id = handle.node().id();
     let backend = RaftBackend::start(
         handle,
         IriBuilder::default(),
@@ -57,7 +59,28 @@ pub async fn start(
     )
     .await
     .map_err(|e| anyhow!("start the API backend: {e}"))?;
-    let app = router(AppState::new(Arc::clone(&backend) as Arc<dyn Backend>));
+    let kek = crate::commands::identity::load_or_create_kek(ca_dir)?;
+    let identity = Arc::new(picloud_http::Identity::new(kek, system_clock()));
+    let dyn_backend = Arc::clone(&backend) as Arc<dyn Backend>;
+    let app = router(AppState::new(
+        Arc::clone(&dyn_backend),
+        Arc::clone(&identity),
+    ));
+    crate::commands::identity::spawn_rotation(Arc::clone(&dyn_backend), Arc::clone(&identity));
+    crate::commands::local_admin::spawn(
+        data,
+        Arc::clone(&dyn_backend),
+        Arc::clone(&identity),
+        picloud_domain::Name::parse(&crate::backend::node_name(node_id))
+            .map_err(|e| anyhow!("{e}"))?,
+    )?;
+    crate::commands::identity::spawn_initialiser(
+        dyn_backend,
+        identity,
+        Arc::new(ClusterCa::from_pem(ca.cert_pem(), ca.key_pem()).map_err(|e| anyhow!("{e}"))?),
+        format!("https://{local}/"),
+        admin_credential.map(Path::to_path_buf),
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(serve_tls_until(listener, app, tls, async move {
         let _ = stopped.await;

@@ -1,0 +1,679 @@
+//! Passkey ceremonies (webauthn-rs 0.6) behind the portal: enrolling the first
+//! administrator with the bootstrap code, adding a passkey, re-enrolling with a code,
+//! logging in (a portal session, or an OAuth authorization code).
+//!
+//! Ceremony state (the challenge) lives in this node's memory for five minutes and is
+//! removed by the first `finish` that names it, so a replayed response is refused; the
+//! browser talks to one node for a ceremony. The WebAuthn relying party is the cluster
+//! domain (`picloud.local`): open the portal at `https://<domain>[:port]` (a name, not an
+//! IP address: WebAuthn refuses IP origins).
+
+#![allow(
+    clippy::result_large_err,
+    reason = "the error path returns a finished HTTP response; it is not hot"
+)]
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use picloud_domain::Name;
+use picloud_events::ClientId;
+use picloud_iam::decide::NewPasskey;
+use picloud_iam::jwt::Claims;
+use picloud_iam::{Command, Grant};
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs::prelude::{
+    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+};
+
+use crate::identity::{digest, PORTAL_CLIENT};
+use crate::portal::subject_name;
+use crate::{ApiError, AppState};
+
+/// How long a ceremony may take (ms).
+const CEREMONY_TTL_MS: i64 = 5 * 60 * 1000;
+/// Most ceremonies in flight on one node.
+const MAX_CEREMONIES: usize = 1024;
+
+/// What an OAuth authorization request asked for (validated by `/oauth2/authorize`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct AuthorizeRequest {
+    /// `client_id`.
+    pub client_id: String,
+    /// `redirect_uri`.
+    pub redirect_uri: String,
+    /// `state`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// `code_challenge`.
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    /// `code_challenge_method`.
+    #[serde(default)]
+    pub code_challenge_method: Option<String>,
+    /// `scope`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// `nonce`.
+    #[serde(default)]
+    pub nonce: Option<String>,
+}
+
+enum Ceremony {
+    Enrol {
+        kind: Enrolment,
+        identity: Name,
+        reg: PasskeyRegistration,
+        label: String,
+    },
+    Login {
+        identity: Name,
+        auth: PasskeyAuthentication,
+        authorize: Option<AuthorizeRequest>,
+    },
+}
+
+enum Enrolment {
+    FirstAdmin { code: String, display_name: String },
+    Another,
+    ReEnrol { code: String },
+}
+
+/// The node's passkey machinery.
+#[derive(Default)]
+pub struct Passkeys {
+    webauthn: OnceLock<Result<Webauthn, String>>,
+    ceremonies: Mutex<HashMap<String, (i64, Ceremony)>>,
+}
+
+impl std::fmt::Debug for Passkeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passkeys").finish_non_exhaustive()
+    }
+}
+
+fn bad(message: impl Into<String>) -> Response {
+    ApiError::bad_request(message).into_response()
+}
+
+fn refused(message: impl std::fmt::Display) -> Response {
+    ApiError::new(StatusCode::FORBIDDEN, "refused", message.to_string()).into_response()
+}
+
+fn internal(message: impl std::fmt::Display) -> Response {
+    ApiError::internal(message.to_string()).into_response()
+}
+
+fn ok_json(v: &serde_json::Value) -> Response {
+    let mut r = (StatusCode::OK, serde_json::to_vec(v).unwrap_or_default()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| bad(format!("the request body is not valid: {e}")))
+}
+
+impl Passkeys {
+    fn webauthn(&self, state: &AppState) -> Result<&Webauthn, Response> {
+        self.webauthn
+            .get_or_init(|| {
+                let domain = state.backend().iri().domain().as_str().to_owned();
+                let origin = Url::parse(&format!("https://{domain}")).map_err(|e| e.to_string())?;
+                WebauthnBuilder::new(&domain, &origin)
+                    .map(|b| {
+                        b.rp_name("PiCloud")
+                            .allow_any_port(true)
+                            .allow_subdomains(true)
+                    })
+                    .and_then(WebauthnBuilder::build)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| internal(format!("webauthn: {e}")))
+    }
+
+    fn put(&self, state: &AppState, c: Ceremony) -> Result<String, Response> {
+        let now = state.identity().now().map_err(internal)?.unix_millis();
+        let id = state.identity().secret().map_err(internal)?;
+        let mut map = self
+            .ceremonies
+            .lock()
+            .map_err(|_| internal("ceremonies poisoned"))?;
+        map.retain(|_, (exp, _)| *exp > now);
+        if map.len() >= MAX_CEREMONIES {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many ceremonies in flight; retry in a minute",
+            )
+            .into_response());
+        }
+        map.insert(id.clone(), (now + CEREMONY_TTL_MS, c));
+        Ok(id)
+    }
+
+    /// Takes a ceremony out (so it cannot be finished twice).
+    fn take(&self, state: &AppState, id: &str) -> Result<Ceremony, Response> {
+        let now = state.identity().now().map_err(internal)?.unix_millis();
+        let mut map = self
+            .ceremonies
+            .lock()
+            .map_err(|_| internal("ceremonies poisoned"))?;
+        match map.remove(id) {
+            Some((exp, c)) if exp > now => Ok(c),
+            Some(_) => Err(refused("the ceremony expired: start again")),
+            None => Err(refused(
+                "unknown or already finished ceremony (a replayed response?)",
+            )),
+        }
+    }
+}
+
+fn user_id(identity: &Name) -> Uuid {
+    let d = digest(identity.as_str()).0;
+    let mut b = [0u8; 16];
+    b.copy_from_slice(d.get(..16).unwrap_or(&[0u8; 16]));
+    Uuid::from_bytes(b)
+}
+
+fn stored_passkeys(state: &AppState, identity: &Name) -> Vec<Passkey> {
+    state
+        .backend()
+        .iam()
+        .identities
+        .get(identity)
+        .map(|i| {
+            i.passkeys
+                .values()
+                .filter_map(|p| serde_json::from_slice::<Passkey>(p.public_key.as_slice()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn new_passkey(passkey: &Passkey, label: &str) -> Result<NewPasskey, Response> {
+    Ok(NewPasskey {
+        credential_id: AsRef::<[u8]>::as_ref(passkey.cred_id()).to_vec(),
+        public_key: serde_json::to_vec(passkey).map_err(internal)?,
+        sign_count: 0,
+        label: label.chars().take(64).collect(),
+    })
+}
+
+async fn submit(state: &AppState, command: Command) -> Result<picloud_iam::Decision, Response> {
+    match state
+        .backend()
+        .submit_iam(command, state.correlation_id())
+        .await
+    {
+        Ok(Ok(d)) => match d.refusal {
+            Some(r) => Err(refused(r)),
+            None => Ok(d),
+        },
+        Ok(Err(r)) => Err(refused(r)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// A portal session: an access token of the portal client for `identity`.
+fn session(state: &AppState, identity: &Name) -> Result<String, Response> {
+    let grant = Grant {
+        identity: identity.clone(),
+        client_id: ClientId::new(PORTAL_CLIENT).map_err(internal)?,
+        scope: "openid".into(),
+        nonce: None,
+        refresh: false,
+    };
+    state
+        .identity()
+        .mint(state.backend().as_ref(), &grant, None, false)
+        .map(|t| t.access_token)
+        .map_err(internal)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetupStart {
+    code: String,
+    name: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// `POST /portal/api/setup/start`: the bootstrap code and the first administrator's name.
+pub(crate) async fn setup_start(State(state): State<AppState>, body: Bytes) -> Response {
+    let req: SetupStart = match parse(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let code = req.code.trim().to_ascii_uppercase();
+    let Ok(identity) = Name::parse(req.name.trim()) else {
+        return bad("the name must be a DNS label: lower-case letters, digits and '-'");
+    };
+    let iam = state.backend().iam();
+    if iam.has_admin() {
+        return refused("the cluster already has an administrator");
+    }
+    let Ok(now) = state.identity().now() else {
+        return internal("clock");
+    };
+    match iam.bootstrap.get(&digest(&code)) {
+        Some(c) if !c.used && c.expires > now => {}
+        _ => return refused("the bootstrap code is unknown, used or expired"),
+    }
+    let display_name = req.display_name.unwrap_or_else(|| identity.to_string());
+    start_enrolment(
+        &state,
+        identity,
+        &display_name,
+        Enrolment::FirstAdmin {
+            code,
+            display_name: display_name.clone(),
+        },
+        req.label.unwrap_or_else(|| "first passkey".into()),
+    )
+}
+
+fn start_enrolment(
+    state: &AppState,
+    identity: Name,
+    display_name: &str,
+    kind: Enrolment,
+    label: String,
+) -> Response {
+    let webauthn = match state.passkeys().webauthn(state) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let exclude: Vec<_> = stored_passkeys(state, &identity)
+        .iter()
+        .map(|p| p.cred_id().clone())
+        .collect();
+    let (ccr, reg) = match webauthn.start_passkey_registration(
+        user_id(&identity),
+        identity.as_str(),
+        display_name,
+        Some(exclude),
+    ) {
+        Ok(x) => x,
+        Err(e) => return internal(format!("webauthn: {e}")),
+    };
+    match state.passkeys().put(
+        state,
+        Ceremony::Enrol {
+            kind,
+            identity,
+            reg,
+            label,
+        },
+    ) {
+        Ok(id) => ok_json(&json!({ "ceremony": id, "options": ccr })),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct EnrolFinish {
+    ceremony: String,
+    credential: RegisterPublicKeyCredential,
+}
+
+/// `POST /portal/api/enrol/finish`: finishes any enrolment (first admin, another passkey,
+/// re-enrolment). Answers a portal session token.
+pub(crate) async fn enrol_finish(State(state): State<AppState>, body: Bytes) -> Response {
+    let req: EnrolFinish = match parse(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (kind, identity, reg, label) = match state.passkeys().take(&state, &req.ceremony) {
+        Ok(Ceremony::Enrol {
+            kind,
+            identity,
+            reg,
+            label,
+        }) => (kind, identity, reg, label),
+        Ok(Ceremony::Login { .. }) => return bad("that ceremony is a login"),
+        Err(r) => return r,
+    };
+    let webauthn = match state.passkeys().webauthn(&state) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let passkey = match webauthn.finish_passkey_registration(&req.credential, &reg) {
+        Ok(p) => p,
+        Err(e) => return refused(format!("the passkey registration failed: {e}")),
+    };
+    let new = match new_passkey(&passkey, &label) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let command = match kind {
+        Enrolment::FirstAdmin { code, display_name } => Command::EnrolFirstAdmin {
+            code_hash: digest(&code),
+            identity: identity.clone(),
+            display_name,
+            passkey: new,
+        },
+        Enrolment::Another => Command::AddPasskey {
+            identity: identity.clone(),
+            passkey: new,
+        },
+        Enrolment::ReEnrol { code } => Command::ReEnrol {
+            code_hash: digest(&code),
+            passkey: new,
+        },
+    };
+    if let Err(r) = submit(&state, command).await {
+        return r;
+    }
+    match session(&state, &identity) {
+        Ok(token) => ok_json(&json!({ "identity": identity.as_str(), "session": token })),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddStart {
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// `POST /portal/api/passkey/start` (bearer: a session): another passkey for the caller
+/// (recovery tier 2).
+pub(crate) async fn passkey_start(
+    State(state): State<AppState>,
+    Extension(claims): Extension<Claims>,
+    body: Bytes,
+) -> Response {
+    let req: AddStart = parse(&body).unwrap_or(AddStart { label: None });
+    let Some(identity) = subject_name(&state, &claims) else {
+        return bad("the token's subject is not an identity of this cluster");
+    };
+    let display = state
+        .backend()
+        .iam()
+        .identities
+        .get(&identity)
+        .map(|i| i.display_name.clone())
+        .unwrap_or_else(|| identity.to_string());
+    start_enrolment(
+        &state,
+        identity,
+        &display,
+        Enrolment::Another,
+        req.label.unwrap_or_else(|| "second passkey".into()),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReEnrolStart {
+    code: String,
+}
+
+/// `POST /portal/api/reenrol/start`: a re-enrolment code (recovery tier 1 or 3).
+pub(crate) async fn reenrol_start(State(state): State<AppState>, body: Bytes) -> Response {
+    let req: ReEnrolStart = match parse(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let code = req.code.trim().to_ascii_uppercase();
+    let iam = state.backend().iam();
+    let Ok(now) = state.identity().now() else {
+        return internal("clock");
+    };
+    let Some(identity) = (match iam.reenrolment.get(&digest(&code)) {
+        Some(c) if !c.used && c.expires > now => c.identity.clone(),
+        _ => None,
+    }) else {
+        return refused("the re-enrolment code is unknown, used or expired");
+    };
+    let display = iam
+        .identities
+        .get(&identity)
+        .map(|i| i.display_name.clone())
+        .unwrap_or_else(|| identity.to_string());
+    start_enrolment(
+        &state,
+        identity,
+        &display,
+        Enrolment::ReEnrol { code },
+        "re-enrolled passkey".into(),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginStart {
+    name: String,
+    #[serde(default)]
+    authorize: Option<AuthorizeRequest>,
+}
+
+/// `POST /portal/api/login/start`: `{name, authorize?}` → the assertion options.
+pub(crate) async fn login_start(State(state): State<AppState>, body: Bytes) -> Response {
+    let req: LoginStart = match parse(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Ok(identity) = Name::parse(req.name.trim()) else {
+        return refused("no such person or no passkey");
+    };
+    let keys = stored_passkeys(&state, &identity);
+    if keys.is_empty() {
+        return refused("no such person or no passkey");
+    }
+    if let Some(a) = &req.authorize {
+        if let Err(e) = check_authorize(&state, a) {
+            return bad(e);
+        }
+    }
+    let webauthn = match state.passkeys().webauthn(&state) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let (rcr, auth) = match webauthn.start_passkey_authentication(&keys) {
+        Ok(x) => x,
+        Err(e) => return internal(format!("webauthn: {e}")),
+    };
+    match state.passkeys().put(
+        &state,
+        Ceremony::Login {
+            identity,
+            auth,
+            authorize: req.authorize,
+        },
+    ) {
+        Ok(id) => ok_json(&json!({ "ceremony": id, "options": rcr })),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginFinish {
+    ceremony: String,
+    credential: PublicKeyCredential,
+}
+
+/// `POST /portal/api/login/finish`: verifies the assertion, records the signature
+/// counter (refusing a regression), then answers a portal session, or for an OAuth
+/// request the redirect carrying a fresh authorization code.
+pub(crate) async fn login_finish(State(state): State<AppState>, body: Bytes) -> Response {
+    let req: LoginFinish = match parse(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let (identity, auth, authorize) = match state.passkeys().take(&state, &req.ceremony) {
+        Ok(Ceremony::Login {
+            identity,
+            auth,
+            authorize,
+        }) => (identity, auth, authorize),
+        Ok(Ceremony::Enrol { .. }) => return bad("that ceremony is an enrolment"),
+        Err(r) => return r,
+    };
+    let webauthn = match state.passkeys().webauthn(&state) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let result = match webauthn.finish_passkey_authentication(&req.credential, &auth) {
+        Ok(r) => r,
+        Err(e) => return refused(format!("the passkey assertion failed: {e}")),
+    };
+    let used = Command::UsePasskey {
+        identity: identity.clone(),
+        credential_id: AsRef::<[u8]>::as_ref(result.cred_id()).to_vec(),
+        sign_count: result.counter(),
+    };
+    if let Err(r) = submit(&state, used).await {
+        return r;
+    }
+    let Some(a) = authorize else {
+        return match session(&state, &identity) {
+            Ok(token) => ok_json(&json!({ "identity": identity.as_str(), "session": token })),
+            Err(r) => r,
+        };
+    };
+    let code = match state.identity().secret() {
+        Ok(c) => c,
+        Err(e) => return internal(e),
+    };
+    let Ok(client_id) = ClientId::new(a.client_id.clone()) else {
+        return bad("bad client_id");
+    };
+    let command = Command::IssueAuthorizationCode {
+        code_hash: digest(&code),
+        client_id,
+        identity: identity.clone(),
+        redirect_uri: a.redirect_uri.clone(),
+        code_challenge: a.code_challenge.clone(),
+        code_challenge_method: a.code_challenge_method.clone(),
+        scope: a.scope.clone().unwrap_or_else(|| "openid".into()),
+        nonce: a.nonce.clone(),
+    };
+    if let Err(r) = submit(&state, command).await {
+        return r;
+    }
+    let mut query = vec![("code", code)];
+    if let Some(s) = a.state {
+        query.push(("state", s));
+    }
+    let sep = if a.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let redirect = format!(
+        "{}{sep}{}",
+        a.redirect_uri,
+        serde_urlencoded::to_string(query).unwrap_or_default()
+    );
+    let session = session(&state, &identity).ok();
+    ok_json(&json!({ "identity": identity.as_str(), "redirect": redirect, "session": session }))
+}
+
+/// Checks an authorization request before anyone logs in: a registered client allowed
+/// the code grant, an exactly registered redirect URI, `response_type=code`, PKCE S256.
+pub fn check_authorize(state: &AppState, a: &AuthorizeRequest) -> Result<(), String> {
+    let iam = state.backend().iam();
+    let client = ClientId::new(a.client_id.clone())
+        .ok()
+        .and_then(|c| iam.clients.get(&c).cloned())
+        .ok_or("unknown client_id")?;
+    if !client
+        .grant_types
+        .contains(&picloud_events::payload::GrantType::AuthorizationCode)
+    {
+        return Err("this client may not use the authorization code grant".into());
+    }
+    if !client.redirect_uris.contains(&a.redirect_uri) {
+        return Err("the redirect_uri is not registered for this client (exact match)".into());
+    }
+    match (&a.code_challenge, a.code_challenge_method.as_deref()) {
+        (Some(c), Some("S256")) if picloud_iam::pkce::challenge_is_valid(c) => Ok(()),
+        (None, _) => Err("PKCE is required: code_challenge is missing".into()),
+        _ => Err("PKCE: only code_challenge_method=S256 with a 43-character challenge".into()),
+    }
+}
+
+/// `GET /oauth2/authorize`: validates the request, then shows the passkey login page
+/// that finishes it. Errors about the client or the redirect URI are shown, never
+/// redirected (RFC 6749 §4.1.2.1); other errors go back to the client.
+pub(crate) async fn authorize(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let params: HashMap<String, String> =
+        serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
+    let get = |k: &str| params.get(k).cloned();
+    let a = AuthorizeRequest {
+        client_id: get("client_id").unwrap_or_default(),
+        redirect_uri: get("redirect_uri").unwrap_or_default(),
+        state: get("state"),
+        code_challenge: get("code_challenge"),
+        code_challenge_method: get("code_challenge_method"),
+        scope: get("scope"),
+        nonce: get("nonce"),
+    };
+    // Client and redirect first: never redirect to an unregistered URI.
+    let iam = state.backend().iam();
+    let registered = ClientId::new(a.client_id.clone())
+        .ok()
+        .and_then(|c| iam.clients.get(&c).cloned())
+        .is_some_and(|c| c.redirect_uris.contains(&a.redirect_uri));
+    if !registered {
+        return crate::portal::page_response(
+            StatusCode::BAD_REQUEST,
+            &crate::portal::error_page(
+                "This sign-in link is not valid: unknown client or redirect URI.",
+            ),
+        );
+    }
+    let error = if get("response_type").as_deref() != Some("code") {
+        Some((
+            "unsupported_response_type",
+            "only response_type=code".to_owned(),
+        ))
+    } else {
+        check_authorize(&state, &a)
+            .err()
+            .map(|e| ("invalid_request", e))
+    };
+    if let Some((code, description)) = error {
+        let mut query = vec![
+            ("error", code.to_owned()),
+            ("error_description", description),
+        ];
+        if let Some(s) = &a.state {
+            query.push(("state", s.clone()));
+        }
+        let sep = if a.redirect_uri.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let location = format!(
+            "{}{sep}{}",
+            a.redirect_uri,
+            serde_urlencoded::to_string(query).unwrap_or_default()
+        );
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        return r;
+    }
+    crate::portal::login_page(Some(&a))
+}
