@@ -289,8 +289,9 @@ pub enum ResourceCommand {
     Validate(ValidateArgs),
     /// Show what applying a directory would create, change or delete.
     ///
-    /// The plan is computed offline, against an empty cluster: everything declared is a
-    /// creation. (`resource apply` prints what the cluster actually changed.)
+    /// With --cluster (or a `picloud dev` credential) the plan is computed against the
+    /// cluster's committed state; otherwise offline against an empty cluster, and it says
+    /// which. (`resource apply` prints what the cluster actually changed.)
     Plan(PlanArgs),
     /// Validate, then apply a directory to the cluster; shows each committed event and the
     /// resources' statuses. Exits 0 when committed, 1 when refused or a resource failed.
