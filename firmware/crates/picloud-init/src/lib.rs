@@ -6,9 +6,9 @@
 //! - **pure decision logic**, unit-tested with driven time: the kernel command line
 //!   ([`cmdline`]), the module list ([`modules`]), dm-verity tables, signatures and ioctl
 //!   buffers ([`verity`]), the MBR grow arithmetic and ext4 superblock ([`mbr`]), the
-//!   restart policy ([`supervise`]), DHCP ([`dhcp`]), RFC 3927 link-local ([`linklocal`]),
-//!   their combination ([`net`]), rtnetlink messages ([`netlink`]) and the status screen
-//!   ([`status`]);
+//!   restart policy ([`supervise`]), the node's bootstrap-code file ([`bootstrap`]), DHCP
+//!   ([`dhcp`]), RFC 3927 link-local ([`linklocal`]), their combination ([`net`]), rtnetlink
+//!   messages ([`netlink`]) and the status screen ([`status`]);
 //! - **Linux adapters** in [`sys`] (every `unsafe` block is there, each with a `// SAFETY:`
 //!   comment), and the two stages that drive them ([`stage1`], [`stage2`]).
 //!
@@ -17,6 +17,7 @@
 //! the other slot) or in a loop that keeps reaping, petting the watchdog and honouring
 //! shutdown signals (stage 2).
 
+pub mod bootstrap;
 pub mod cmdline;
 pub mod dhcp;
 pub mod disk;

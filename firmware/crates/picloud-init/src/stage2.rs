@@ -311,6 +311,28 @@ pub fn ca_fingerprint(pem_path: &Path) -> Result<String, String> {
         .join(":"))
 }
 
+/// The status screen's bootstrap row, from the node's `bootstrap-code` file.
+fn bootstrap_code(data: &DataView) -> Result<String, String> {
+    if let DataView::Unavailable(_) = data {
+        return Err("no data partition, so no node".into());
+    }
+    let path = Path::new(NODE_DATA).join(crate::bootstrap::FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("read {}: {e}", path.display())),
+    };
+    // The node computes the expiry from the same clock (adapter: reading the wall clock).
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    crate::bootstrap::screen_text(
+        text.as_ref().map(|t| t.as_deref()).map_err(Clone::clone),
+        now,
+    )
+}
+
 /// What a shutdown request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
@@ -700,7 +722,7 @@ impl Pid1 {
             address: net.address,
             api_port: self.api_port,
             ca_fingerprint: ca,
-            bootstrap_code: Err("the node does not issue bootstrap codes yet".into()),
+            bootstrap_code: bootstrap_code(&self.data),
             node: self.node_view.clone(),
             data: self.data.clone(),
             console_text: self.params.console_text.clone(),

@@ -58,7 +58,8 @@ pub struct StatusView {
     pub api_port: u16,
     /// The cluster CA fingerprint (SHA-256), or why it is unavailable.
     pub ca_fingerprint: Result<String, String>,
-    /// The bootstrap code, or why it is unavailable.
+    /// The bootstrap code with its expiry, or why there is none
+    /// ([`crate::bootstrap::screen_text`]).
     pub bootstrap_code: Result<String, String>,
     /// The node process.
     pub node: NodeView,
@@ -145,7 +146,7 @@ pub fn render(v: &StatusView) -> String {
         "bootstrap",
         match &v.bootstrap_code {
             Ok(c) => c.clone(),
-            Err(e) => format!("not available yet ({e})"),
+            Err(e) => format!("none ({e})"),
         },
     ));
     rows.push((
@@ -203,7 +204,9 @@ mod tests {
             }),
             api_port: 8443,
             ca_fingerprint: Ok("AB:CD".into()),
-            bootstrap_code: Err("the identity service is not built".into()),
+            bootstrap_code: Ok(
+                "ABCD-EFGH (single use; expires 2026-11-27 22:15 UTC, in 15 min)".into(),
+            ),
             node: NodeView::Running { pid: 42 },
             data: DataView::Mounted {
                 device: "/dev/vda7".into(),
@@ -224,7 +227,9 @@ mod tests {
         assert!(s.contains(" address    10.0.2.15/24 (dhcp on eth0)\n"));
         assert!(s.contains(" URL        https://10.0.2.15:8443/\n"));
         assert!(s.contains(" CA sha256  AB:CD\n"));
-        assert!(s.contains(" bootstrap  not available yet (the identity service is not built)\n"));
+        assert!(s.contains(
+            " bootstrap  ABCD-EFGH (single use; expires 2026-11-27 22:15 UTC, in 15 min)\n"
+        ));
         assert!(s.contains(" node       running (pid 42)\n"));
         assert!(s.contains(" data       /dev/vda7 on /data (3.0 GiB)\n"));
     }
@@ -255,7 +260,12 @@ mod tests {
             delay: Duration::from_millis(2000),
         };
         v.data = DataView::Unavailable("no disk".into());
+        v.bootstrap_code = crate::bootstrap::screen_text(Ok(None), 0);
         let s = render(&v);
+        assert!(
+            s.contains(" bootstrap  none (none issued on this node yet"),
+            "{s}"
+        );
         assert!(s.contains("none yet (asking DHCP on eth0)"));
         assert!(s.contains("URL        not available yet (no address)"));
         assert!(s.contains("not available yet (the node has not created"));
