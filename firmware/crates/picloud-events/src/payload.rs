@@ -189,6 +189,11 @@ catalogue! {
     DeviceCodeApprovedV1 = "DeviceCodeApproved" v 1;
     /// See [`DeviceCodeRedeemedV1`].
     DeviceCodeRedeemedV1 = "DeviceCodeRedeemed" v 1;
+    // ---- IAM (product clients, access-token revocation) ----
+    /// See [`ClientSecretRotatedV1`].
+    ClientSecretRotatedV1 = "ClientSecretRotated" v 1;
+    /// See [`AccessTokenRevokedV1`].
+    AccessTokenRevokedV1 = "AccessTokenRevoked" v 1;
     // Append new variants here, never above.
 }
 
@@ -223,6 +228,7 @@ impl EventPayload {
             Self::ClientRegisteredV2(p) => p.product.as_ref(),
             Self::RoleAssignedV1(p) => p.product.as_ref(),
             Self::RoleRevokedV1(p) => p.product.as_ref(),
+            Self::ClientSecretRotatedV1(p) => p.product.as_ref(),
             _ => None,
         }
     }

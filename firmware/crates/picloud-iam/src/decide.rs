@@ -105,6 +105,10 @@ pub enum Rejection {
     /// The identity has no live passkey to sign in with.
     #[error("{0} is not a person with passkeys")]
     NotAHuman(String),
+    /// No product has a client with this id (unknown, deleted, or not a product's own
+    /// client).
+    #[error("no product has a client called {0} (the product is unknown or deleted)")]
+    UnknownProductClient(String),
     /// A bad argument (a scope, a role, a key).
     #[error("invalid request: {0}")]
     Invalid(String),
@@ -367,6 +371,24 @@ pub enum Command {
         /// The new passkey.
         passkey: NewPasskey,
     },
+    /// An administrator sets or rotates the secret of a product's client (the adapter
+    /// draws the secret and shows it once).
+    RotateClientSecret {
+        /// The product's client id (the product name).
+        client_id: ClientId,
+        /// SHA-256 of the new secret.
+        secret_hash: Sha256Digest,
+    },
+    /// Revocation (RFC 7009) of an access token the adapter verified: every node refuses
+    /// its `jti` until `expires`.
+    RevokeAccessToken {
+        /// The token's `jti`.
+        jti: String,
+        /// The client it was issued to.
+        client_id: ClientId,
+        /// The token's `exp`.
+        expires: Timestamp,
+    },
     /// Recovery tier 3, on a node's console: an audit event and a re-enrolment code (or a
     /// new administrator when the identity does not exist).
     Recover {
@@ -384,7 +406,8 @@ pub enum Command {
 /// Who a successful grant is for: the adapter mints tokens from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    /// The identity.
+    /// The identity; for a product's own client (`client_credentials`), the product's name
+    /// ([`crate::tokens::access_claims`] then makes the token about the product).
     pub identity: Name,
     /// The client.
     pub client_id: ClientId,
@@ -536,7 +559,7 @@ fn client<'s>(
     grant: GrantType,
     name: &'static str,
 ) -> Result<&'s crate::state::Client, Rejection> {
-    let c = state.clients.get(id).ok_or(Rejection::InvalidClient)?;
+    let c = state.live_client(id).ok_or(Rejection::InvalidClient)?;
     if !c.grant_types.contains(&grant) {
         return Err(Rejection::UnauthorizedClient {
             client: id.to_string(),
@@ -1058,6 +1081,48 @@ pub fn decide(
             }
             out.push(passkey_event(&identity, passkey));
         }
+        Command::RotateClientSecret {
+            client_id,
+            secret_hash,
+        } => {
+            let c = state
+                .live_client(client_id)
+                .ok_or_else(|| Rejection::UnknownProductClient(client_id.to_string()))?;
+            let Some(product) = c.is_product_client() else {
+                return Err(Rejection::UnknownProductClient(client_id.to_string()));
+            };
+            out.push(ClientSecretRotatedV1 {
+                client_id: client_id.clone(),
+                product: Some(product.clone()),
+                secret_hash: *secret_hash,
+            });
+        }
+        Command::RevokeAccessToken {
+            jti,
+            client_id,
+            expires,
+        } => {
+            // A token that expired, or is revoked already, needs nothing. The adapter
+            // verified the token, so `expires` is at most one lifetime away; refusing
+            // anything later keeps the deny-list bounded whatever an adapter sends.
+            if *expires > secs(now, ACCESS_TTL_SECS + crate::jwt::LEEWAY_SECS) {
+                return Err(Rejection::Invalid(
+                    "the token's expiry is beyond an access-token lifetime".into(),
+                ));
+            }
+            if jti.is_empty() || jti.len() > 128 {
+                return Err(Rejection::Invalid(
+                    "the token's jti is empty or too long".into(),
+                ));
+            }
+            if *expires > now && !state.revoked_access.contains_key(jti) {
+                out.push(AccessTokenRevokedV1 {
+                    jti: jti.clone(),
+                    client_id: client_id.clone(),
+                    expires: *expires,
+                });
+            }
+        }
         Command::Recover {
             node,
             identity,
@@ -1102,25 +1167,23 @@ pub fn client_credentials(
     secret_hash: &Sha256Digest,
     scope: &str,
 ) -> Result<Grant, Rejection> {
-    let c = state
-        .clients
-        .get(client_id)
-        .ok_or(Rejection::InvalidClient)?;
-    // Constant-time comparison of the digests.
-    let expected = c.secret_hash.ok_or(Rejection::InvalidClient)?;
-    if !ring_eq(&expected.0, &secret_hash.0) {
-        return Err(Rejection::InvalidClient);
-    }
+    let c = authenticate_client(state, client_id, Some(secret_hash))?;
     if !c.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(Rejection::UnauthorizedClient {
             client: client_id.to_string(),
             grant: "client_credentials",
         });
     }
-    let identity = c.identity.clone().ok_or(Rejection::UnauthorizedClient {
-        client: client_id.to_string(),
-        grant: "client_credentials",
-    })?;
+    let identity = match (&c.identity, c.is_product_client()) {
+        (Some(i), _) => i.clone(),
+        (None, Some(product)) => product.clone(),
+        (None, None) => {
+            return Err(Rejection::UnauthorizedClient {
+                client: client_id.to_string(),
+                grant: "client_credentials",
+            })
+        }
+    };
     Ok(Grant {
         identity,
         client_id: client_id.clone(),
@@ -1128,6 +1191,25 @@ pub fn client_credentials(
         nonce: None,
         refresh: false,
     })
+}
+
+/// Client authentication at the OAuth endpoints: the client exists and is enabled, and
+/// presents the digest of its secret (`Some`) if it has one, nothing if it is public. A
+/// product's own client is never public: until a secret is set it cannot authenticate.
+pub fn authenticate_client<'s>(
+    state: &'s IamState,
+    client_id: &ClientId,
+    secret_hash: Option<&Sha256Digest>,
+) -> Result<&'s crate::state::Client, Rejection> {
+    let c = state
+        .live_client(client_id)
+        .ok_or(Rejection::InvalidClient)?;
+    match (&c.secret_hash, secret_hash) {
+        // Constant-time comparison of the digests.
+        (Some(expected), Some(given)) if ring_eq(&expected.0, &given.0) => Ok(c),
+        (None, None) if c.is_product_client().is_none() => Ok(c),
+        _ => Err(Rejection::InvalidClient),
+    }
 }
 
 fn ring_eq(a: &[u8], b: &[u8]) -> bool {

@@ -70,6 +70,9 @@ pub enum TokenRefusal {
     /// Another issuer.
     #[error("the token was issued by {0:?}, not this cluster")]
     Issuer(String),
+    /// Revoked (RFC 7009), or its client was disabled (its product deleted).
+    #[error("the token was revoked: {0}")]
+    Revoked(String),
     /// Valid, but for another audience (HTTP 403).
     #[error("the token is for the audience {found:?}, not {expected:?}")]
     Audience {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use picloud_domain::Name;
+use picloud_domain::{Name, ResourceKind};
 use picloud_events::payload::*;
 
 use picloud_events::{
@@ -67,8 +67,20 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// Allowed grants.
     pub grant_types: Vec<GrantType>,
-    /// The workload identity of `client_credentials`.
+    /// The workload identity of `client_credentials`; `None` for a product's own client
+    /// (see [`Client::is_product_client`]), whose tokens are about the product.
     pub identity: Option<Name>,
+    /// `false` once its product is deleted: it authenticates nothing and its tokens are
+    /// refused.
+    pub enabled: bool,
+}
+
+impl Client {
+    /// The product whose own client this is (folded from the product's events: client id
+    /// = product name, no workload identity), if it is one.
+    pub fn is_product_client(&self) -> Option<&Name> {
+        self.product.as_ref().filter(|_| self.identity.is_none())
+    }
 }
 
 /// A token-signing key.
@@ -188,6 +200,10 @@ pub struct IamState {
     pub ca: Option<CaRecord>,
     /// Audit: local recoveries performed (node, identity).
     pub recoveries: Vec<(Name, Name)>,
+    /// Revoked access tokens: `jti` → `exp`. An entry is dropped once its `exp` passed
+    /// (at the next revocation, by the event's time), so the map holds at most the tokens
+    /// revoked within one access-token lifetime.
+    pub revoked_access: BTreeMap<String, Timestamp>,
     /// The code redeemed by the command being applied (to link it to its family).
     last_redeemed: Option<(CorrelationId, Sha256Digest)>,
 }
@@ -232,6 +248,11 @@ impl IamState {
         self.published_keys(now)
             .map(|r| &r.public)
             .find(|p| p.kid == kid)
+    }
+
+    /// The client with this id, if it exists and is enabled.
+    pub fn live_client(&self, id: &ClientId) -> Option<&Client> {
+        self.clients.get(id).filter(|c| c.enabled)
     }
 
     /// The role claims of `identity`.
@@ -316,8 +337,53 @@ pub fn apply(state: &mut IamState, event: &Envelope) {
                     redirect_uris: p.redirect_uris,
                     grant_types: p.grant_types,
                     identity: p.identity,
+                    enabled: true,
                 },
             );
+        }
+        // Every product is an app registration: declaring a product creates its client
+        // (id = the product name; no secret until an administrator rotates one in), or
+        // re-enables the clients of a product declared again. A client id already taken by
+        // another client (a platform client) is left alone.
+        EventPayload::ResourceDeclaredV1(p) if p.resource.kind == ResourceKind::Product => {
+            let product = p.resource.product;
+            if let Ok(id) = ClientId::new(product.as_str()) {
+                state.clients.entry(id).or_insert_with(|| Client {
+                    product: Some(product.clone()),
+                    secret_hash: None,
+                    redirect_uris: Vec::new(),
+                    grant_types: vec![GrantType::ClientCredentials],
+                    identity: None,
+                    enabled: true,
+                });
+            }
+            for c in state.clients.values_mut() {
+                if c.product.as_ref() == Some(&product) {
+                    c.enabled = true;
+                }
+            }
+        }
+        // Deleting a product disables its clients and forgets their secrets (a product
+        // declared again needs a new secret); their tokens are refused from now on.
+        EventPayload::ProductDeletedV1(p) => {
+            for c in state.clients.values_mut() {
+                if c.product.as_ref() == Some(&p.product) {
+                    c.enabled = false;
+                    c.secret_hash = None;
+                }
+            }
+        }
+        EventPayload::ClientSecretRotatedV1(p) => {
+            if let Some(c) = state.clients.get_mut(&p.client_id) {
+                c.secret_hash = Some(p.secret_hash);
+            }
+        }
+        EventPayload::AccessTokenRevokedV1(p) => {
+            // Prune by the event's time (the fold's "now"): deterministic on every node.
+            state.revoked_access.retain(|_, exp| *exp > at);
+            if p.expires > at {
+                state.revoked_access.insert(p.jti, p.expires);
+            }
         }
         EventPayload::SigningKeyCreatedV1(p) => {
             let public = PublicKey::from_xy(p.kid.as_str(), p.x.as_slice(), p.y.as_slice());
@@ -451,11 +517,17 @@ pub fn apply(state: &mut IamState, event: &Envelope) {
 }
 
 /// Whether [`apply`] can change the state for this event (adapters republish the state
-/// only then).
+/// only then). Besides the identity events: a product declared or deleted (its client).
 pub fn is_iam_event(payload: &EventPayload) -> bool {
+    if let EventPayload::ResourceDeclaredV1(p) = payload {
+        return p.resource.kind == ResourceKind::Product;
+    }
     matches!(
         payload,
-        EventPayload::IdentityCreatedV1(_)
+        EventPayload::ProductDeletedV1(_)
+            | EventPayload::ClientSecretRotatedV1(_)
+            | EventPayload::AccessTokenRevokedV1(_)
+            | EventPayload::IdentityCreatedV1(_)
             | EventPayload::PasskeyRegisteredV1(_)
             | EventPayload::PasskeyUsedV1(_)
             | EventPayload::PasskeyRevokedV1(_)

@@ -3,11 +3,16 @@
 use picloud_domain::{IriBuilder, Name};
 
 use crate::decide::{Grant, ACCESS_TTL_SECS};
-use crate::jwt::Claims;
+use crate::jwt::{Claims, TokenRefusal};
 use crate::state::IamState;
 
+/// The role a product's own client holds in its product.
+pub const PRODUCT_CLIENT_ROLE: &str = "app";
+
 /// The access-token claims for `grant` at `now` (seconds): `aud` is the cluster IRI (the
-/// API), roles are the identity's roles now.
+/// API), roles are the identity's roles now. For a product's own client the token is
+/// about the product: `sub` and `aud` are the product's IRI (so only that product's routes
+/// accept it) and its one role is `<product>:app`.
 pub fn access_claims(
     state: &IamState,
     iri: &IriBuilder,
@@ -15,6 +20,27 @@ pub fn access_claims(
     now: i64,
     jti: String,
 ) -> Claims {
+    if let Some(product) = state
+        .clients
+        .get(&grant.client_id)
+        .and_then(|c| c.is_product_client())
+    {
+        let product_iri = iri.product(product).as_str().to_owned();
+        return Claims {
+            iss: iri.cluster().as_str().to_owned(),
+            sub: product_iri.clone(),
+            aud: product_iri,
+            exp: now.saturating_add(ACCESS_TTL_SECS),
+            iat: now,
+            nbf: now,
+            jti,
+            client_id: grant.client_id.to_string(),
+            scope: grant.scope.clone(),
+            roles: vec![format!("{product}:{PRODUCT_CLIENT_ROLE}")],
+            preferred_username: None,
+            nonce: None,
+        };
+    }
     Claims {
         iss: iri.cluster().as_str().to_owned(),
         sub: iri.identity(&grant.identity).as_str().to_owned(),
@@ -44,6 +70,39 @@ pub fn id_claims(
     c.aud = grant.client_id.to_string();
     c.nonce = grant.nonce.clone();
     c
+}
+
+/// After [`crate::jwt::verify`]: whether the log still honours the token. Refused when its
+/// `jti` was revoked, or its client is disabled (its product was deleted) or gone.
+pub fn check_live(state: &IamState, claims: &Claims) -> Result<(), TokenRefusal> {
+    if state.revoked_access.contains_key(&claims.jti) {
+        return Err(TokenRefusal::Revoked("by the revocation endpoint".into()));
+    }
+    let client = picloud_events::ClientId::new(claims.client_id.as_str())
+        .ok()
+        .and_then(|id| state.clients.get(&id));
+    match client {
+        Some(c) if c.enabled => Ok(()),
+        Some(_) => Err(TokenRefusal::Revoked(format!(
+            "its client {} is disabled (its product was deleted)",
+            claims.client_id.chars().take(64).collect::<String>()
+        ))),
+        None => Err(TokenRefusal::Revoked(format!(
+            "its client {} is not registered",
+            claims.client_id.chars().take(64).collect::<String>()
+        ))),
+    }
+}
+
+/// The audience a verified token of this cluster may carry: the cluster IRI (every API
+/// route) or the IRI of a product whose own client exists (that product's routes).
+pub fn audience_is_ours(state: &IamState, iri: &IriBuilder, aud: &str) -> bool {
+    aud == iri.cluster().as_str()
+        || state
+            .clients
+            .values()
+            .filter_map(|c| c.is_product_client())
+            .any(|p| iri.product(p).as_str() == aud)
 }
 
 /// What an API route needs.

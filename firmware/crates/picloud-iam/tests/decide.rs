@@ -663,3 +663,243 @@ fn replaying_the_log_rebuilds_the_same_state() {
     }
     assert_eq!(replayed, w.state);
 }
+
+// ---- every product is an app registration; access-token revocation ----
+
+impl World {
+    /// Commits a product-slice event (the identity core only folds it).
+    fn product_event(&mut self, payload: EventPayload) {
+        self.n = self.n.wrapping_add(1);
+        let e = picloud_events::Envelope::new(
+            &self.iri,
+            picloud_events::EventId::derive(CorrelationId::from_bytes([self.n; 16]), 0),
+            Timestamp::from_unix_millis(self.now).unwrap(),
+            Iri::parse("https://picloud.local/").unwrap(),
+            CorrelationId::from_bytes([self.n; 16]),
+            payload,
+        )
+        .unwrap();
+        assert!(picloud_iam::is_iam_event(&e.payload));
+        apply(&mut self.state, &e);
+        self.log.push(e);
+    }
+
+    fn declare_product(&mut self, p: &str) {
+        use picloud_domain::resource::{ProductSpec, SemVer};
+        let spec = picloud_domain::ResourceSpec::Product(ProductSpec {
+            version: SemVer::parse("1.0.0").unwrap(),
+            description: None,
+        });
+        self.product_event(
+            picloud_events::payload::ResourceDeclaredV1 {
+                resource: picloud_domain::Resource::new(name(p), name(p), spec),
+                generation: 1,
+            }
+            .into(),
+        );
+    }
+
+    fn delete_product(&mut self, p: &str) {
+        self.product_event(picloud_events::payload::ProductDeletedV1 { product: name(p) }.into());
+    }
+}
+
+fn claims_for(w: &World, grant: &picloud_iam::Grant, jti: &str) -> picloud_iam::jwt::Claims {
+    picloud_iam::tokens::access_claims(&w.state, &w.iri, grant, w.now / 1000, jti.into())
+}
+
+#[test]
+fn a_declared_product_is_a_client_with_a_secret_set_by_an_admin_and_deletion_disables_it() {
+    let mut w = World::new();
+    // Unknown before the product exists.
+    assert_eq!(
+        w.run(Command::RotateClientSecret {
+            client_id: cid("shop"),
+            secret_hash: h(0x71),
+        })
+        .unwrap_err(),
+        Rejection::UnknownProductClient("shop".into())
+    );
+    w.declare_product("shop");
+    let c = w.state.clients.get(&cid("shop")).unwrap();
+    assert_eq!(c.is_product_client(), Some(&name("shop")));
+    assert!(c.secret_hash.is_none());
+    // No secret yet: it cannot authenticate, not even as a public client.
+    assert_eq!(
+        picloud_iam::decide::authenticate_client(&w.state, &cid("shop"), None).unwrap_err(),
+        Rejection::InvalidClient
+    );
+    let d = w.ok(Command::RotateClientSecret {
+        client_id: cid("shop"),
+        secret_hash: h(0x71),
+    });
+    assert_eq!(d.events.len(), 1);
+    assert_eq!(d.events[0].payload.type_name(), "ClientSecretRotated");
+    let grant = client_credentials(&w.state, &cid("shop"), &h(0x71), "").unwrap();
+    let claims = claims_for(&w, &grant, "j1");
+    assert_eq!(claims.sub, "https://picloud.local/products/shop");
+    assert_eq!(claims.aud, "https://picloud.local/products/shop");
+    assert_eq!(claims.roles, vec!["shop:app".to_owned()]);
+    assert_eq!(claims.preferred_username, None);
+    assert!(picloud_iam::tokens::check_live(&w.state, &claims).is_ok());
+    assert!(picloud_iam::tokens::audience_is_ours(
+        &w.state,
+        &w.iri,
+        "https://picloud.local/products/shop"
+    ));
+    assert!(!picloud_iam::tokens::audience_is_ours(
+        &w.state,
+        &w.iri,
+        "https://picloud.local/products/nope"
+    ));
+    // Rotation: the old secret stops working.
+    w.ok(Command::RotateClientSecret {
+        client_id: cid("shop"),
+        secret_hash: h(0x72),
+    });
+    assert_eq!(
+        client_credentials(&w.state, &cid("shop"), &h(0x71), "").unwrap_err(),
+        Rejection::InvalidClient
+    );
+    assert!(client_credentials(&w.state, &cid("shop"), &h(0x72), "").is_ok());
+    // Platform clients are not product clients: their secrets are not rotated here.
+    assert!(matches!(
+        w.run(Command::RotateClientSecret {
+            client_id: cid("picloud-cli"),
+            secret_hash: h(0x73),
+        }),
+        Err(Rejection::UnknownProductClient(_))
+    ));
+    // Deleting the product disables the client: grants and its tokens are refused.
+    w.delete_product("shop");
+    assert_eq!(
+        client_credentials(&w.state, &cid("shop"), &h(0x72), "").unwrap_err(),
+        Rejection::InvalidClient
+    );
+    assert!(matches!(
+        picloud_iam::tokens::check_live(&w.state, &claims),
+        Err(picloud_iam::jwt::TokenRefusal::Revoked(_))
+    ));
+    assert!(w
+        .run(Command::RotateClientSecret {
+            client_id: cid("shop"),
+            secret_hash: h(0x74),
+        })
+        .is_err());
+    // Declared again: enabled, but the old secret is forgotten.
+    w.declare_product("shop");
+    assert_eq!(
+        client_credentials(&w.state, &cid("shop"), &h(0x72), "").unwrap_err(),
+        Rejection::InvalidClient
+    );
+    w.ok(Command::RotateClientSecret {
+        client_id: cid("shop"),
+        secret_hash: h(0x75),
+    });
+    assert!(client_credentials(&w.state, &cid("shop"), &h(0x75), "").is_ok());
+    // A product named like an existing platform client leaves that client alone.
+    w.declare_product("picloud-cli");
+    let cli = w.state.clients.get(&cid("picloud-cli")).unwrap();
+    assert_eq!(cli.product, None);
+    assert!(cli.is_product_client().is_none());
+    // The fold is the same through the log encoding.
+    let mut replayed = IamState::default();
+    for e in &w.log {
+        let bytes = picloud_events::encode_log(e).unwrap();
+        apply(&mut replayed, &picloud_events::decode_log(&bytes).unwrap());
+    }
+    assert_eq!(replayed, w.state);
+}
+
+#[test]
+fn a_registered_product_client_is_disabled_with_its_product() {
+    let mut w = World::new();
+    // `photo` was registered with a workload identity (RegisterClient); its product's
+    // deletion disables it too.
+    assert!(client_credentials(&w.state, &cid("photo"), &h(0x5e), "").is_ok());
+    w.declare_product("photo");
+    assert!(client_credentials(&w.state, &cid("photo"), &h(0x5e), "").is_ok());
+    w.delete_product("photo");
+    assert_eq!(
+        client_credentials(&w.state, &cid("photo"), &h(0x5e), "").unwrap_err(),
+        Rejection::InvalidClient
+    );
+    // Nor can it start a login any more.
+    assert_eq!(
+        w.run(Command::IssueAuthorizationCode {
+            code_hash: h(0xc1),
+            client_id: cid("photo"),
+            identity: name("alice"),
+            redirect_uri: REDIRECT.into(),
+            code_challenge: Some(CHALLENGE.into()),
+            code_challenge_method: Some("S256".into()),
+            scope: "openid".into(),
+            nonce: None,
+        })
+        .unwrap_err(),
+        Rejection::InvalidClient
+    );
+}
+
+#[test]
+fn a_revoked_access_token_is_refused_until_it_expires_then_pruned() {
+    let mut w = World::new();
+    let grant = client_credentials(&w.state, &cid("photo"), &h(0x5e), "").unwrap();
+    let claims = claims_for(&w, &grant, "jti-1");
+    let other = claims_for(&w, &grant, "jti-2");
+    let exp = Timestamp::from_unix_millis(claims.exp * 1000).unwrap();
+    let d = w.ok(Command::RevokeAccessToken {
+        jti: "jti-1".into(),
+        client_id: cid("photo"),
+        expires: exp,
+    });
+    assert_eq!(d.events[0].payload.type_name(), "AccessTokenRevoked");
+    assert!(matches!(
+        picloud_iam::tokens::check_live(&w.state, &claims),
+        Err(picloud_iam::jwt::TokenRefusal::Revoked(_))
+    ));
+    // Another token of the same client is unaffected.
+    assert!(picloud_iam::tokens::check_live(&w.state, &other).is_ok());
+    // Revoking twice commits nothing.
+    let d = w.ok(Command::RevokeAccessToken {
+        jti: "jti-1".into(),
+        client_id: cid("photo"),
+        expires: exp,
+    });
+    assert!(d.events.is_empty());
+    // An expiry beyond one token lifetime is refused (the deny-list stays bounded).
+    assert!(matches!(
+        w.run(Command::RevokeAccessToken {
+            jti: "jti-9".into(),
+            client_id: cid("photo"),
+            expires: Timestamp::from_unix_millis(w.now + 3_600_000).unwrap(),
+        }),
+        Err(Rejection::Invalid(_))
+    ));
+    // An already expired token needs nothing.
+    let d = w.ok(Command::RevokeAccessToken {
+        jti: "jti-old".into(),
+        client_id: cid("photo"),
+        expires: Timestamp::from_unix_millis(w.now - 1000).unwrap(),
+    });
+    assert!(d.events.is_empty());
+    assert_eq!(w.state.revoked_access.len(), 1);
+    // Past the expiry, the next revocation prunes the entry.
+    w.advance(601);
+    let later = claims_for(&w, &grant, "jti-3");
+    w.ok(Command::RevokeAccessToken {
+        jti: "jti-3".into(),
+        client_id: cid("photo"),
+        expires: Timestamp::from_unix_millis(later.exp * 1000).unwrap(),
+    });
+    assert_eq!(
+        w.state.revoked_access.keys().collect::<Vec<_>>(),
+        vec!["jti-3"]
+    );
+    let mut replayed = IamState::default();
+    for e in &w.log {
+        let bytes = picloud_events::encode_log(e).unwrap();
+        apply(&mut replayed, &picloud_events::decode_log(&bytes).unwrap());
+    }
+    assert_eq!(replayed, w.state);
+}

@@ -349,6 +349,8 @@ pub fn project(iri: &IriBuilder, event: &Envelope) -> Result<Vec<Change>, Projec
         | EventPayload::DeviceCodeIssuedV1(_)
         | EventPayload::DeviceCodeApprovedV1(_)
         | EventPayload::DeviceCodeRedeemedV1(_)
+        | EventPayload::ClientSecretRotatedV1(_)
+        | EventPayload::AccessTokenRevokedV1(_)
         | EventPayload::SigningKeyCreatedV1(_)
         | EventPayload::SigningKeyRetiredV1(_)
         | EventPayload::RefreshTokenIssuedV1(_)

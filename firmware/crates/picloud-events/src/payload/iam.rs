@@ -367,3 +367,30 @@ pub struct DeviceCodeRedeemedV1 {
     /// SHA-256 of the device code.
     pub device_code_hash: Sha256Digest,
 }
+
+/// Emitted when an administrator sets or rotates the secret of a product's client (every
+/// product is an app registration). The secret is drawn by the adapter and shown once; only
+/// its digest is in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSecretRotatedV1 {
+    /// The client (a product's client id is the product's name).
+    pub client_id: ClientId,
+    /// The product the client belongs to.
+    pub product: Option<Name>,
+    /// SHA-256 of the new secret; the previous secret stops working.
+    pub secret_hash: Sha256Digest,
+}
+
+/// Emitted when an access token is revoked (RFC 7009): every node refuses the token with
+/// this `jti` until it expires. The identity state drops the entry once `expires` passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessTokenRevokedV1 {
+    /// The token's `jti`.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: ClientId,
+    /// The token's `exp`: after it the token is refused anyway.
+    pub expires: Timestamp,
+}

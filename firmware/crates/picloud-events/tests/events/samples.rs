@@ -273,6 +273,18 @@ pub fn payloads() -> Vec<EventPayload> {
             device_code_hash: digest(0xd0),
         }
         .into(),
+        ClientSecretRotatedV1 {
+            client_id: ClientId::new("photo-app").unwrap(),
+            product: Some(name("photo-app")),
+            secret_hash: digest(0x5e),
+        }
+        .into(),
+        AccessTokenRevokedV1 {
+            jti: "q2lEa3c0-RZ1nV3w".into(),
+            client_id: ClientId::new("picloud-cli").unwrap(),
+            expires: ts(1_795_795_461_000),
+        }
+        .into(),
     ]
 }
 
