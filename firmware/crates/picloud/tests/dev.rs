@@ -362,6 +362,16 @@ fn dev_cluster_end_to_end_and_restart() {
         "bootstrap-code",
     );
     assert!(out.contains("bootstrap code  "), "{out}");
+    // ... also written for PID 1's console status screen (0600, with its expiry).
+    let code = out.split_whitespace().nth(2).unwrap().to_owned();
+    let code_file = data.join("bootstrap-code");
+    let written = std::fs::read_to_string(&code_file).unwrap();
+    assert!(written.contains(&format!("code={code}\n")), "{written}");
+    assert!(written.contains("expires_unix_ms="), "{written}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&code_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
     let out = ok(
         &picloud(
             &home.0,
@@ -379,6 +389,17 @@ fn dev_cluster_end_to_end_and_restart() {
         "recover",
     );
     assert!(out.contains("re-enrolment code for alice"), "{out}");
+    // alice is now an administrator: the node replaces the code for the status screen.
+    let mut marked = String::new();
+    for _ in 0..50 {
+        marked = std::fs::read_to_string(&code_file).unwrap();
+        if marked.contains("state=administrator") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(marked.contains("state=administrator"), "{marked}");
+    assert!(!marked.contains(&code), "{marked}");
     let bad = picloud(
         &home.0,
         &[

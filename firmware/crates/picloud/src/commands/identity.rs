@@ -79,6 +79,7 @@ pub fn spawn_initialiser(
             match ensure_initialised(backend.as_ref(), &identity, &ca, Vec::new()).await {
                 Ok(Some(code)) => {
                     print_bootstrap(&code, &portal, &ca);
+                    super::local_admin::bootstrap_file::issued(backend.as_ref(), &identity, &code);
                     break;
                 }
                 Ok(None) => break,

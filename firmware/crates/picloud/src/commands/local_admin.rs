@@ -27,6 +27,8 @@ use picloud_http::{random_correlation_id, Backend, Identity};
 use picloud_iam::Command;
 use serde::{Deserialize, Serialize};
 
+pub mod bootstrap_file;
+
 /// The socket's file name in the data directory.
 pub const SOCKET: &str = "admin.sock";
 
@@ -76,7 +78,11 @@ async fn bootstrap(State(local): State<Local>) -> Response {
     let command = Command::IssueBootstrapCode {
         code_hash: digest(&code),
     };
-    run(&local, command, code).await
+    let reply = run(&local, command, code.clone()).await;
+    if reply.status().is_success() {
+        bootstrap_file::issued(local.backend.as_ref(), &local.identity, &code);
+    }
+    reply
 }
 
 async fn recover(State(local): State<Local>, body: Bytes) -> Response {
@@ -109,6 +115,7 @@ pub fn spawn(
     use std::os::unix::fs::PermissionsExt;
     let path = data.join(SOCKET);
     let _ = std::fs::remove_file(&path);
+    bootstrap_file::enable(data, Arc::clone(&backend));
     let listener = tokio::net::UnixListener::bind(&path)
         .with_context(|| format!("bind {}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
