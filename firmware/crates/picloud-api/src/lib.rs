@@ -214,6 +214,37 @@ pub struct GraphDocument {
     pub subjects: Vec<SubjectDocument>,
 }
 
+/// `POST /api/cluster/add`: admit the node whose node-protocol listener is at `address`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddNodeRequest {
+    /// The new node's `--listen`/`--advertise` address (`HOST:PORT`).
+    pub address: String,
+}
+
+/// `POST /api/cluster/remove`: remove a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemoveNodeRequest {
+    /// The node id (as `cluster status` shows it; `node-<id>` is accepted too).
+    pub node: String,
+}
+
+/// The answer of `POST /api/cluster/init`, `/add` and `/remove`: what the node did and
+/// the membership afterwards. It never carries a bootstrap code (that stays on the node's
+/// console).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterChangeResponse {
+    /// What happened, one line per step (`initialised a cluster with node …`, `added node
+    /// … at …`, `peer … not admitted: …`).
+    pub summary: Vec<String>,
+    /// The voters' node ids after the change.
+    pub voters: Vec<u64>,
+    /// The learners' node ids after the change.
+    pub learners: Vec<u64>,
+}
+
 /// The body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -108,6 +108,53 @@ pub trait Backend: Send + Sync + 'static {
         command: picloud_iam::Command,
         correlation_id: CorrelationId,
     ) -> BoxFuture<'_, Result<IamDecided, BackendError>>;
+
+    /// A cluster-membership change (`POST /api/cluster/init|add|remove`). The default
+    /// answers [`AdminError::Conflict`]: a backend without membership (the in-memory one)
+    /// is a cluster that is already initialised and cannot grow.
+    fn cluster_admin(
+        &self,
+        change: ClusterAdmin,
+    ) -> BoxFuture<'_, Result<picloud_api::ClusterChangeResponse, AdminError>> {
+        let _ = change;
+        Box::pin(async {
+            Err(AdminError::Conflict(
+                "this cluster is already initialised and its membership is fixed".into(),
+            ))
+        })
+    }
+
+    /// The PEM certificate of the CA this node's HTTPS certificate chains to, served at
+    /// `/ca.pem` until identity has recorded the cluster CA in the log (so a client can
+    /// trust a node before `cluster init`). Default: none.
+    fn node_ca_pem(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A cluster-membership change asked through the HTTPS API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterAdmin {
+    /// Form a cluster on this node (only while it is uninitialised) and admit its peers.
+    Init,
+    /// Admit the node whose node-protocol listener is at this address.
+    Add(String),
+    /// Remove this node id.
+    Remove(u64),
+}
+
+/// Why a membership change failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    /// The node is in the wrong state for it (already initialised): 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// The cluster refused it (not a member, the last voter, a bad address): 422.
+    #[error("{0}")]
+    Refused(String),
+    /// No leader, unreachable node, timeout: 503.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A correlation id from the process's hash keys and a counter: unique per process run

@@ -25,6 +25,7 @@
 //!   correlation ids from the state's [`IdSource`].
 
 mod backend;
+mod cluster_admin;
 mod conneg;
 mod error;
 mod graph;
@@ -48,6 +49,7 @@ pub use backend::{
     random_correlation_id, system_clock, Backend, BackendError, BoxFuture, Clock, EventStream,
     IamDecided, IdSource, Journal, MemoryBackend, SubmitOutcome,
 };
+pub use backend::{AdminError, ClusterAdmin};
 pub use error::ApiError;
 pub use identity::{Access, Identity, IdentityError, TokenResponse};
 pub use tls::{
@@ -275,6 +277,21 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             get(routes::status),
         ),
         r("/api/cluster", GET, PlatformRead, get(routes::cluster)),
+        // Cluster membership (docs/cluster.md). `init` is public but works only while the
+        // node is uninitialised (409 after); it never reveals the bootstrap code.
+        r("/api/cluster/init", POST, Public, post(cluster_admin::init)),
+        r(
+            "/api/cluster/add",
+            POST,
+            PlatformAdmin,
+            post(cluster_admin::add),
+        ),
+        r(
+            "/api/cluster/remove",
+            POST,
+            PlatformAdmin,
+            post(cluster_admin::remove),
+        ),
     ]
 }
 

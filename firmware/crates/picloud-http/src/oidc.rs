@@ -136,6 +136,16 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
 pub(crate) async fn ca_pem(State(state): State<AppState>) -> Response {
     let iam = state.backend().iam();
     let Some(ca) = &iam.ca else {
+        // Before identity init (an uninitialised node): the CA this node's HTTPS
+        // certificate chains to, which identity init records as the cluster CA.
+        if let Some(pem) = state.backend().node_ca_pem() {
+            let mut r = pem.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-pem-file"),
+            );
+            return r;
+        }
         return crate::ApiError::not_found("no cluster CA is recorded yet").into_response();
     };
     let b64 = STANDARD.encode(&ca.certificate_der);

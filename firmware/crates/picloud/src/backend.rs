@@ -29,7 +29,9 @@ use std::time::Duration;
 use picloud_api::{ClusterStatus, NodeStatus};
 use picloud_domain::{IriBuilder, Name};
 use picloud_events::{decode_log, encode_log, Envelope};
-use picloud_http::{Backend, BackendError, BoxFuture, Clock, EventStream, SubmitOutcome};
+use picloud_http::{
+    AdminError, Backend, BackendError, BoxFuture, Clock, ClusterAdmin, EventStream, SubmitOutcome,
+};
 use picloud_product_core::{apply, decide, Command, ProductState};
 use picloud_projection::{GraphReader, Projection};
 use picloud_raft::openraft::ServerState;
@@ -52,6 +54,25 @@ const RESTORE_WAIT: Duration = Duration::from_secs(5);
 pub trait NodeHandle: Send + Sync + 'static {
     /// The node.
     fn node(&self) -> &RaftNode;
+
+    /// A membership change asked through the HTTPS API (`picloud node` runs its
+    /// `cluster init|add|remove` logic here); the summary lines. Default: the node's
+    /// membership is not managed through the API (`picloud dev`: a single-node cluster,
+    /// initialised at its first start) — 409.
+    fn cluster_admin(
+        &self,
+        change: ClusterAdmin,
+    ) -> BoxFuture<'_, Result<Vec<String>, AdminError>> {
+        let what = match change {
+            ClusterAdmin::Init => "it is already initialised",
+            ClusterAdmin::Add(_) | ClusterAdmin::Remove(_) => "its membership is fixed",
+        };
+        Box::pin(async move {
+            Err(AdminError::Conflict(format!(
+                "this is a single-node `picloud dev` cluster: {what}"
+            )))
+        })
+    }
 }
 
 impl NodeHandle for RaftNode {
@@ -93,6 +114,9 @@ pub struct RaftBackend {
     snapshot_dir: Option<PathBuf>,
     snapshotter: Mutex<Option<JoinHandle<()>>>,
     iam_cell: IamCell,
+    /// The PEM of the CA the node's HTTPS certificate chains to (`/ca.pem` before identity
+    /// init).
+    node_ca_pem: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for RaftBackend {
@@ -190,6 +214,7 @@ impl RaftBackend {
             tailer: Mutex::new(Some(tailer)),
             snapshot_dir,
             snapshotter: Mutex::new(snapshotter),
+            node_ca_pem: std::sync::OnceLock::new(),
         });
         // Replaying a long log can take a while: no deadline here.
         let mut rx = backend.folded.clone();
@@ -234,6 +259,12 @@ impl RaftBackend {
             .map_err(|_| poisoned())?
             .clone()
             .ok_or_else(|| BackendError::Unavailable("this node is shutting down".into()))
+    }
+
+    /// Records the PEM of the CA this node's HTTPS certificate chains to, served at
+    /// `/ca.pem` until identity records the cluster CA (first contact before `cluster init`).
+    pub fn set_node_ca_pem(&self, pem: String) {
+        let _ = self.node_ca_pem.set(pem);
     }
 
     /// Events folded into the state and the graph so far.
@@ -714,6 +745,28 @@ impl Backend for RaftBackend {
 
     fn wait_projected(&self, offset: u64) -> BoxFuture<'_, bool> {
         Box::pin(self.wait_folded(offset.saturating_add(1), FOLD_WAIT))
+    }
+
+    fn cluster_admin(
+        &self,
+        change: ClusterAdmin,
+    ) -> BoxFuture<'_, Result<picloud_api::ClusterChangeResponse, AdminError>> {
+        Box::pin(async move {
+            let handle = self
+                .handle()
+                .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+            let summary = handle.cluster_admin(change).await?;
+            let s = handle.node().status();
+            Ok(picloud_api::ClusterChangeResponse {
+                summary,
+                voters: s.voters.iter().copied().collect(),
+                learners: s.learners.clone(),
+            })
+        })
+    }
+
+    fn node_ca_pem(&self) -> Option<String> {
+        self.node_ca_pem.get().cloned()
     }
 }
 

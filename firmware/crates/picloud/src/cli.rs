@@ -177,20 +177,42 @@ pub enum ClusterCommand {
     /// Form a cluster on the `--cluster` node and admit the peers it was started with.
     ///
     /// The node becomes the only voter; each of its `--peer`s joins as a learner and is
-    /// promoted while there are fewer than five voters.
-    Init,
+    /// promoted while there are fewer than five voters. Over HTTPS (`--cluster
+    /// https://HOST:PORT/`) no login is needed: a node takes `init` only while it is
+    /// uninitialised, and the bootstrap code stays on its console.
+    Init {
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+        /// Trust on first contact.
+        #[command(flatten)]
+        conn: crate::cli_ext::ClusterConnArgs,
+    },
     /// Admit the node listening at ADDR (a learner, promoted while there are fewer than five
-    /// voters).
+    /// voters). Over HTTPS: needs the admin role.
     Add {
-        /// The new node's address.
+        /// The new node's address (its --listen or --advertise HOST:PORT).
         #[arg(value_name = "ADDR")]
         addr: String,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+        /// Trust on first contact.
+        #[command(flatten)]
+        conn: crate::cli_ext::ClusterConnArgs,
     },
-    /// Remove node NODE; a removed voter is replaced by the longest-serving learner.
+    /// Remove node NODE; a removed voter is replaced by the longest-serving learner. Over
+    /// HTTPS: needs the admin role.
     Remove {
         /// The node id, as `cluster status` shows it.
         #[arg(value_name = "NODE")]
         node: u64,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+        /// Trust on first contact.
+        #[command(flatten)]
+        conn: crate::cli_ext::ClusterConnArgs,
     },
     /// On a node's console: issue a new bootstrap code (only while no person is an
     /// administrator). Talks to the node's local socket in DIR, never over the network.
@@ -217,6 +239,9 @@ pub enum ClusterCommand {
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+        /// Trust on first contact.
+        #[command(flatten)]
+        conn: crate::cli_ext::ClusterConnArgs,
     },
     /// Issue the certificates of node-to-node mTLS (offline; no --cluster needed).
     #[command(subcommand)]

@@ -125,3 +125,15 @@ pub struct QueryArgs {
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
+
+/// How `picloud cluster init|add|remove|status` reach the cluster, beside `--cluster` and
+/// `--ca`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClusterConnArgs {
+    /// First contact with an https:// node whose CA is not trusted yet: the SHA-256
+    /// fingerprint of its CA certificate (`AB:CD:…` as the node's console shows it). The CA
+    /// is fetched from /ca.pem and trusted (and saved in the client profile) only if it
+    /// matches. Without it, a terminal asks.
+    #[arg(long, value_name = "SHA256")]
+    pub ca_fingerprint: Option<String>,
+}

@@ -194,12 +194,18 @@ impl Target {
                 .into())
             }
         };
-        let ca_file = match (ca, &profile) {
-            (Some(f), _) => f.to_path_buf(),
-            (None, Some(p)) => p.ca_file.clone(),
-            (None, None) => {
+        let saved = saved_ca_path(&url).filter(|p| p.is_file());
+        let ca_file = match (ca, &profile, saved) {
+            (Some(f), _, _) => f.to_path_buf(),
+            (None, Some(p), _) if same_cluster(&p.cluster, &url) => p.ca_file.clone(),
+            // Trusted at first contact (`picloud cluster … --ca-fingerprint`).
+            (None, _, Some(saved)) => saved,
+            (None, Some(p), None) => p.ca_file.clone(),
+            (None, None, None) => {
                 return Err(UsageError(format!(
-                    "no CA to trust for {url}: pass --ca FILE (or set PICLOUD_CA)"
+                    "no CA to trust for {url}: pass --ca FILE (or set PICLOUD_CA), or trust the \
+                     node's CA by its fingerprint with `picloud cluster status --cluster {url} \
+                     --ca-fingerprint SHA256`"
                 ))
                 .into())
             }
@@ -211,6 +217,42 @@ impl Target {
 
     /// The target at `url` (`https://HOST:PORT/[base]`) trusting the CA in `ca_pem`.
     pub fn new(url: &str, ca_pem: &[u8]) -> Result<Target> {
+        let mut roots = rustls::RootCertStore::empty();
+        let mut n = 0;
+        for cert in CertificateDer::pem_slice_iter(ca_pem) {
+            let cert = cert.map_err(|e| anyhow!("the CA file is not PEM: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| anyhow!("the CA certificate is not usable: {e}"))?;
+            n += 1;
+        }
+        if n == 0 {
+            bail!("the CA file holds no certificate");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| anyhow!("TLS setup: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Self::with_config(url, config)
+    }
+
+    /// **First contact only**: the target at `url` without verifying its certificate, for
+    /// fetching the public `/ca.pem` whose fingerprint the user then compares. Nothing but
+    /// `/ca.pem` may be asked through it.
+    pub fn unverified_for_ca(url: &str) -> Result<Target> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| anyhow!("TLS setup: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
+            .with_no_client_auth();
+        Self::with_config(url, config)
+    }
+
+    fn with_config(url: &str, config: rustls::ClientConfig) -> Result<Target> {
         let rest = url.strip_prefix("https://").ok_or_else(|| {
             UsageError(format!(
                 "--cluster {url}: this command talks HTTPS; give the URL as https://HOST:PORT/"
@@ -231,24 +273,6 @@ impl Target {
         if host.is_empty() {
             return Err(UsageError(format!("--cluster {url}: no host")).into());
         }
-        let mut roots = rustls::RootCertStore::empty();
-        let mut n = 0;
-        for cert in CertificateDer::pem_slice_iter(ca_pem) {
-            let cert = cert.map_err(|e| anyhow!("the CA file is not PEM: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| anyhow!("the CA certificate is not usable: {e}"))?;
-            n += 1;
-        }
-        if n == 0 {
-            bail!("the CA file holds no certificate");
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| anyhow!("TLS setup: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         let server_name = ServerName::try_from(host.clone())
             .map_err(|e| UsageError(format!("--cluster {url}: {e}")))?;
         Ok(Target {
@@ -474,6 +498,97 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// Accepts any server certificate: used only to fetch `/ca.pem` at first contact, whose
+/// content is then checked against the fingerprint the user gives (signatures are still
+/// verified, so the handshake itself is sound).
+#[derive(Debug)]
+struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `https://HOST:PORT/...` → `HOST:PORT` (lower case; port 443 when absent).
+fn authority(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let auth = rest.split('/').next().unwrap_or(rest).to_ascii_lowercase();
+    if auth.is_empty() {
+        return None;
+    }
+    let has_port = match auth.rsplit_once(':') {
+        Some((h, p)) => !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with('['),
+        None => false,
+    };
+    Some(if has_port && !auth.ends_with(']') {
+        auth
+    } else {
+        format!("{auth}:443")
+    })
+}
+
+/// Whether two cluster URLs name the same HTTPS endpoint (host and port).
+pub fn same_cluster(a: &str, b: &str) -> bool {
+    matches!((authority(a), authority(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Where the CA trusted at first contact with `url` is saved:
+/// `<config>/cas/<host>_<port>.pem`.
+pub fn saved_ca_path(url: &str) -> Option<PathBuf> {
+    let auth = authority(url)?;
+    let file: String = auth
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    config_dir().map(|d| d.join("cas").join(format!("{file}.pem")))
 }
 
 /// Percent-encodes a query-string value.

@@ -48,6 +48,18 @@ pub fn run(cli: &Cli, cmd: &ClusterCommand) -> Result<Outcome> {
         return certs(c);
     }
     let addr = cluster_addr(cli)?;
+    if let ClusterCommand::Init { conn, .. }
+    | ClusterCommand::Add { conn, .. }
+    | ClusterCommand::Remove { conn, .. }
+    | ClusterCommand::Status { conn, .. } = cmd
+    {
+        if conn.ca_fingerprint.is_some() {
+            return Err(UsageError(format!(
+                "--ca-fingerprint is for an https:// cluster; {addr} is a node-protocol address"
+            ))
+            .into());
+        }
+    }
     runtime()?.block_on(async move {
         let client = Client::with_timeout(vec![addr.clone()], Duration::from_secs(60));
         match cmd {
@@ -55,31 +67,44 @@ pub fn run(cli: &Cli, cmd: &ClusterCommand) -> Result<Outcome> {
             ClusterCommand::BootstrapCode { .. } | ClusterCommand::Recover { .. } => {
                 anyhow::bail!("this command talks to the node's local socket, not to --cluster")
             }
-            ClusterCommand::Init => {
-                println!(
-                    "{}",
-                    client.admin(ApiRequest::Init).await.map_err(cluster_err)?
-                );
+            ClusterCommand::Init { output, .. } => {
+                let msg = client.admin(ApiRequest::Init).await.map_err(cluster_err)?;
+                print_admin(&msg, *output)?;
             }
-            ClusterCommand::Add { addr } => {
+            ClusterCommand::Add { addr, output, .. } => {
                 let msg = client
                     .admin(ApiRequest::Add { addr: addr.clone() })
                     .await
                     .map_err(cluster_err)?;
-                println!("{msg}");
+                print_admin(&msg, *output)?;
             }
-            ClusterCommand::Remove { node } => {
+            ClusterCommand::Remove { node, output, .. } => {
                 let msg = client
                     .admin(ApiRequest::Remove { id: *node })
                     .await
                     .map_err(cluster_err)?;
-                println!("{msg}");
+                print_admin(&msg, *output)?;
             }
-            ClusterCommand::Status { output } => status(&client, *output).await?,
+            ClusterCommand::Status { output, .. } => status(&client, *output).await?,
             ClusterCommand::Certs(_) => {}
         }
         Ok(Outcome::Success)
     })
+}
+
+/// A membership change's summary: its lines, or `{"summary": [lines]}`.
+fn print_admin(msg: &str, output: OutputFormat) -> Result<()> {
+    match output {
+        OutputFormat::Text => println!("{msg}"),
+        OutputFormat::Json => {
+            let lines: Vec<&str> = msg.lines().collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "summary": lines }))?
+            );
+        }
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]

@@ -3,6 +3,8 @@
 #[cfg(unix)]
 mod cluster;
 #[cfg(unix)]
+mod cluster_https;
+#[cfg(unix)]
 mod dev;
 #[cfg(unix)]
 pub(crate) mod identity;
@@ -51,11 +53,12 @@ pub fn run(cli: &Cli, style: &Style) -> Result<Outcome> {
         // An https:// cluster (or the dev profile) answers `cluster status` over the HTTPS
         // API; a HOST:PORT goes to the node's client protocol.
         #[cfg(unix)]
-        Command::Cluster(crate::cli::ClusterCommand::Status { output })
-            if crate::http_client::is_https(cli.cluster.as_deref()) =>
-        {
-            remote::cluster_status(cli, *output)
-        }
+        Command::Cluster(
+            cmd @ (crate::cli::ClusterCommand::Init { .. }
+            | crate::cli::ClusterCommand::Add { .. }
+            | crate::cli::ClusterCommand::Remove { .. }
+            | crate::cli::ClusterCommand::Status { .. }),
+        ) if crate::http_client::is_https(cli.cluster.as_deref()) => cluster_https::run(cli, cmd),
         #[cfg(unix)]
         Command::Node(args) => node::run(args),
         #[cfg(unix)]

@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use picloud::api::{self, ApiRequest, ApiResponse, Frame, Hello, Member, Status};
 use picloud::client::{Client, RequestError};
+use picloud_http::{AdminError, ClusterAdmin};
 use picloud_raft::openraft::ServerState;
 use picloud_raft::tls::NodeTls;
 use picloud_raft::{
@@ -79,6 +80,67 @@ fn node_id(data: &Path) -> Result<NodeId> {
 impl crate::backend::NodeHandle for NodeState {
     fn node(&self) -> &RaftNode {
         &self.node
+    }
+
+    fn cluster_admin(
+        &self,
+        change: ClusterAdmin,
+    ) -> picloud_http::BoxFuture<'_, Result<Vec<String>, AdminError>> {
+        Box::pin(async move {
+            let r = match change {
+                ClusterAdmin::Init => {
+                    if let Some(why) = initialised(self) {
+                        return Err(AdminError::Conflict(why));
+                    }
+                    init(self).await.map_err(|e| match e {
+                        // Lost a race with another `init`: openraft refuses the second one.
+                        ClientError::Rejected { reason } => AdminError::Conflict(format!(
+                            "node {} is already initialised: {reason}",
+                            self.id
+                        )),
+                        other => admin_error(other),
+                    })
+                }
+                ClusterAdmin::Add(addr) => {
+                    let req = ApiRequest::Add { addr: addr.clone() };
+                    on_leader(self, req, || add(self, addr))
+                        .await
+                        .map_err(admin_error)
+                }
+                ClusterAdmin::Remove(id) => {
+                    let req = ApiRequest::Remove { id };
+                    on_leader(self, req, || remove(self, id))
+                        .await
+                        .map_err(admin_error)
+                }
+            }?;
+            Ok(r.lines().map(str::to_owned).collect())
+        })
+    }
+}
+
+fn admin_error(e: ClientError) -> AdminError {
+    match e {
+        ClientError::Rejected { reason } => AdminError::Refused(reason),
+        other => AdminError::Unavailable(other.to_string()),
+    }
+}
+
+/// Why `init` is refused on this node (`None`: it has never been part of a cluster).
+fn initialised(state: &NodeState) -> Option<String> {
+    let m = state.node.metrics();
+    let members = m.membership_config.membership().nodes().count();
+    if members > 0 || m.last_log_index.is_some() || m.current_term > 0 {
+        Some(format!(
+            "node {} is already initialised (a member of a cluster{}): `cluster init` works \
+             only on a fresh node",
+            state.id,
+            m.current_leader
+                .map(|l| format!(" led by node {l}"))
+                .unwrap_or_default()
+        ))
+    } else {
+        None
     }
 }
 

@@ -59,6 +59,7 @@ pub async fn start(
     )
     .await
     .map_err(|e| anyhow!("start the API backend: {e}"))?;
+    backend.set_node_ca_pem(ca.cert_pem().to_owned());
     let kek = crate::commands::identity::load_or_create_kek(ca_dir)?;
     let identity = Arc::new(picloud_http::Identity::new(kek, system_clock()));
     let dyn_backend = Arc::clone(&backend) as Arc<dyn Backend>;
