@@ -123,24 +123,96 @@ fn ok_json(v: &serde_json::Value) -> Response {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| bad(format!("the request body is not valid: {e}")))
+    parse_request(body).map_err(bad)
+}
+
+// The pure half of the portal's request handling: what the handlers below do with the
+// untrusted bytes a browser sends, before and apart from the node's state. Public so the
+// fuzz target `webauthn_request` (firmware/fuzz) drives exactly this code.
+
+/// The WebAuthn relying party of the cluster `domain`, as the portal builds it: any port,
+/// any subdomain of the domain.
+pub fn relying_party(domain: &str) -> Result<Webauthn, String> {
+    let origin = Url::parse(&format!("https://{domain}")).map_err(|e| e.to_string())?;
+    WebauthnBuilder::new(domain, &origin)
+        .map(|b| {
+            b.rp_name("PiCloud")
+                .allow_any_port(true)
+                .allow_subdomains(true)
+        })
+        .and_then(WebauthnBuilder::build)
+        .map_err(|e| e.to_string())
+}
+
+/// Parses an untrusted JSON request body of a portal call (one of the `…Start` /
+/// `…Finish` types); the error says what is wrong, for a 400 answer.
+pub fn parse_request<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("the request body is not valid: {e}"))
+}
+
+/// A bootstrap or re-enrolment code as typed by a person: trimmed, upper case.
+pub fn normalise_code(code: &str) -> String {
+    code.trim().to_ascii_uppercase()
+}
+
+/// A person's name as typed: trimmed, then a DNS label.
+pub fn person_name(text: &str) -> Result<Name, String> {
+    Name::parse(text.trim())
+        .map_err(|_| "the name must be a DNS label: lower-case letters, digits and '-'".into())
+}
+
+/// Verifies an untrusted registration response against the pending ceremony `reg`;
+/// answers the passkey as the log records it (label cut to 64 characters).
+pub fn verify_registration(
+    webauthn: &Webauthn,
+    credential: &RegisterPublicKeyCredential,
+    reg: &PasskeyRegistration,
+    label: &str,
+) -> Result<NewPasskey, String> {
+    let passkey = webauthn
+        .finish_passkey_registration(credential, reg)
+        .map_err(|e| format!("the passkey registration failed: {e}"))?;
+    Ok(NewPasskey {
+        credential_id: AsRef::<[u8]>::as_ref(passkey.cred_id()).to_vec(),
+        public_key: serde_json::to_vec(&passkey).map_err(|e| e.to_string())?,
+        sign_count: 0,
+        label: label.chars().take(64).collect(),
+    })
+}
+
+/// A verified assertion: which credential, and its signature counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAssertion {
+    /// The credential id.
+    pub credential_id: Vec<u8>,
+    /// The authenticator's signature counter (the log refuses a regression).
+    pub sign_count: u32,
+}
+
+/// Verifies an untrusted assertion against the pending login ceremony `auth`.
+pub fn verify_assertion(
+    webauthn: &Webauthn,
+    credential: &PublicKeyCredential,
+    auth: &PasskeyAuthentication,
+) -> Result<VerifiedAssertion, String> {
+    let result = webauthn
+        .finish_passkey_authentication(credential, auth)
+        .map_err(|e| format!("the passkey assertion failed: {e}"))?;
+    Ok(VerifiedAssertion {
+        credential_id: AsRef::<[u8]>::as_ref(result.cred_id()).to_vec(),
+        sign_count: result.counter(),
+    })
+}
+
+/// Decodes a passkey as the log stores it (`NewPasskey::public_key`).
+pub fn stored_passkey(bytes: &[u8]) -> Option<Passkey> {
+    serde_json::from_slice::<Passkey>(bytes).ok()
 }
 
 impl Passkeys {
     fn webauthn(&self, state: &AppState) -> Result<&Webauthn, Response> {
         self.webauthn
-            .get_or_init(|| {
-                let domain = state.backend().iri().domain().as_str().to_owned();
-                let origin = Url::parse(&format!("https://{domain}")).map_err(|e| e.to_string())?;
-                WebauthnBuilder::new(&domain, &origin)
-                    .map(|b| {
-                        b.rp_name("PiCloud")
-                            .allow_any_port(true)
-                            .allow_subdomains(true)
-                    })
-                    .and_then(WebauthnBuilder::build)
-                    .map_err(|e| e.to_string())
-            })
+            .get_or_init(|| relying_party(state.backend().iri().domain().as_str()))
             .as_ref()
             .map_err(|e| internal(format!("webauthn: {e}")))
     }
@@ -198,19 +270,10 @@ fn stored_passkeys(state: &AppState, identity: &Name) -> Vec<Passkey> {
         .map(|i| {
             i.passkeys
                 .values()
-                .filter_map(|p| serde_json::from_slice::<Passkey>(p.public_key.as_slice()).ok())
+                .filter_map(|p| stored_passkey(p.public_key.as_slice()))
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn new_passkey(passkey: &Passkey, label: &str) -> Result<NewPasskey, Response> {
-    Ok(NewPasskey {
-        credential_id: AsRef::<[u8]>::as_ref(passkey.cred_id()).to_vec(),
-        public_key: serde_json::to_vec(passkey).map_err(internal)?,
-        sign_count: 0,
-        label: label.chars().take(64).collect(),
-    })
 }
 
 async fn submit(state: &AppState, command: Command) -> Result<picloud_iam::Decision, Response> {
@@ -244,15 +307,20 @@ fn session(state: &AppState, identity: &Name) -> Result<String, Response> {
         .map_err(internal)
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /portal/api/setup/start`.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SetupStart {
-    code: String,
-    name: String,
+pub struct SetupStart {
+    /// The bootstrap code.
+    pub code: String,
+    /// The first administrator's name.
+    pub name: String,
+    /// Their display name.
     #[serde(default)]
-    display_name: Option<String>,
+    pub display_name: Option<String>,
+    /// The passkey's label.
     #[serde(default)]
-    label: Option<String>,
+    pub label: Option<String>,
 }
 
 /// `POST /portal/api/setup/start`: the bootstrap code and the first administrator's name.
@@ -261,9 +329,10 @@ pub(crate) async fn setup_start(State(state): State<AppState>, body: Bytes) -> R
         Ok(r) => r,
         Err(r) => return r,
     };
-    let code = req.code.trim().to_ascii_uppercase();
-    let Ok(identity) = Name::parse(req.name.trim()) else {
-        return bad("the name must be a DNS label: lower-case letters, digits and '-'");
+    let code = normalise_code(&req.code);
+    let identity = match person_name(&req.name) {
+        Ok(n) => n,
+        Err(e) => return bad(e),
     };
     let iam = state.backend().iam();
     if iam.has_admin() {
@@ -327,10 +396,13 @@ fn start_enrolment(
     }
 }
 
-#[derive(Deserialize)]
-struct EnrolFinish {
-    ceremony: String,
-    credential: RegisterPublicKeyCredential,
+/// The body of `POST /portal/api/enrol/finish`.
+#[derive(Debug, Deserialize)]
+pub struct EnrolFinish {
+    /// The ceremony id `…/start` answered.
+    pub ceremony: String,
+    /// The browser's registration response.
+    pub credential: RegisterPublicKeyCredential,
 }
 
 /// `POST /portal/api/enrol/finish`: finishes any enrolment (first admin, another passkey,
@@ -354,13 +426,9 @@ pub(crate) async fn enrol_finish(State(state): State<AppState>, body: Bytes) -> 
         Ok(w) => w,
         Err(r) => return r,
     };
-    let passkey = match webauthn.finish_passkey_registration(&req.credential, &reg) {
-        Ok(p) => p,
-        Err(e) => return refused(format!("the passkey registration failed: {e}")),
-    };
-    let new = match new_passkey(&passkey, &label) {
+    let new = match verify_registration(webauthn, &req.credential, &reg, &label) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     let command = match kind {
         Enrolment::FirstAdmin { code, display_name } => Command::EnrolFirstAdmin {
@@ -421,10 +489,12 @@ pub(crate) async fn passkey_start(
     )
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /portal/api/reenrol/start`.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReEnrolStart {
-    code: String,
+pub struct ReEnrolStart {
+    /// The re-enrolment code.
+    pub code: String,
 }
 
 /// `POST /portal/api/reenrol/start`: a re-enrolment code (recovery tier 1 or 3).
@@ -433,7 +503,7 @@ pub(crate) async fn reenrol_start(State(state): State<AppState>, body: Bytes) ->
         Ok(r) => r,
         Err(r) => return r,
     };
-    let code = req.code.trim().to_ascii_uppercase();
+    let code = normalise_code(&req.code);
     let iam = state.backend().iam();
     let Ok(now) = state.identity().now() else {
         return internal("clock");
@@ -458,11 +528,14 @@ pub(crate) async fn reenrol_start(State(state): State<AppState>, body: Bytes) ->
     )
 }
 
-#[derive(Deserialize)]
-struct LoginStart {
-    name: String,
+/// The body of `POST /portal/api/login/start`.
+#[derive(Debug, Deserialize)]
+pub struct LoginStart {
+    /// Who logs in.
+    pub name: String,
+    /// The OAuth request being answered, if any.
     #[serde(default)]
-    authorize: Option<AuthorizeRequest>,
+    pub authorize: Option<AuthorizeRequest>,
 }
 
 /// `POST /portal/api/login/start`: `{name, authorize?}` → the assertion options.
@@ -471,7 +544,7 @@ pub(crate) async fn login_start(State(state): State<AppState>, body: Bytes) -> R
         Ok(r) => r,
         Err(r) => return r,
     };
-    let Ok(identity) = Name::parse(req.name.trim()) else {
+    let Ok(identity) = person_name(&req.name) else {
         return refused("no such person or no passkey");
     };
     let keys = stored_passkeys(&state, &identity);
@@ -504,10 +577,13 @@ pub(crate) async fn login_start(State(state): State<AppState>, body: Bytes) -> R
     }
 }
 
-#[derive(Deserialize)]
-struct LoginFinish {
-    ceremony: String,
-    credential: PublicKeyCredential,
+/// The body of `POST /portal/api/login/finish`.
+#[derive(Debug, Deserialize)]
+pub struct LoginFinish {
+    /// The ceremony id `login/start` answered.
+    pub ceremony: String,
+    /// The browser's assertion.
+    pub credential: PublicKeyCredential,
 }
 
 /// `POST /portal/api/login/finish`: verifies the assertion, records the signature
@@ -531,14 +607,14 @@ pub(crate) async fn login_finish(State(state): State<AppState>, body: Bytes) -> 
         Ok(w) => w,
         Err(r) => return r,
     };
-    let result = match webauthn.finish_passkey_authentication(&req.credential, &auth) {
+    let result = match verify_assertion(webauthn, &req.credential, &auth) {
         Ok(r) => r,
-        Err(e) => return refused(format!("the passkey assertion failed: {e}")),
+        Err(e) => return refused(e),
     };
     let used = Command::UsePasskey {
         identity: identity.clone(),
-        credential_id: AsRef::<[u8]>::as_ref(result.cred_id()).to_vec(),
-        sign_count: result.counter(),
+        credential_id: result.credential_id,
+        sign_count: result.sign_count,
     };
     if let Err(r) = submit(&state, used).await {
         return r;

@@ -94,6 +94,49 @@ pub enum Command {
     #[cfg(unix)]
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// People and their access (administrators): invite, re-enrolment codes, list.
+    #[cfg(unix)]
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+/// `picloud identity …` (talks to the cluster's HTTPS API with your token).
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Invite a person (administrators): prints a single-use enrolment code, valid 24
+    /// hours, and the portal page where they create their passkey with it.
+    Invite {
+        /// Their name: a DNS label (lower-case letters, digits and '-').
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The name people see (default: NAME).
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// A role: admin, reader (platform) or <product>:<role> (repeatable).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Recovery tier 1 (administrators): a single-use re-enrolment code, valid 24 hours,
+    /// for a person who lost their passkeys; enrolling with it revokes all their old
+    /// passkeys and logins.
+    Reenrol {
+        /// The person's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// List the cluster's identities (people and workloads) with their roles (admin or
+    /// reader).
+    List {
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
 }
 
 /// `picloud auth …`

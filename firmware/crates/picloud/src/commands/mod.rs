@@ -19,6 +19,8 @@ mod node;
 #[cfg(unix)]
 mod node_api;
 #[cfg(unix)]
+mod people;
+#[cfg(unix)]
 mod remote;
 mod resource;
 
@@ -99,6 +101,8 @@ pub fn run(cli: &Cli, style: &Style) -> Result<Outcome> {
         Command::Whoami { output } => login::whoami(cli, *output),
         #[cfg(unix)]
         Command::Auth(crate::cli::AuthCommand::Token) => login::token(cli),
+        #[cfg(unix)]
+        Command::Identity(cmd) => people::run(cli, cmd),
         #[cfg(target_os = "linux")]
         Command::Init(args) => init::run(args),
     }

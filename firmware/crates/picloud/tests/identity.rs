@@ -1,0 +1,330 @@
+//! `picloud identity invite|reenrol|list` against a real `picloud dev` (the binary, a
+//! temporary home through `XDG_*`, a free port): the dev administrator's credential works;
+//! no token or a bad token is refused (exit 1, a clear message); bad names and roles are
+//! usage errors (exit 2); a code the CLI issued starts an enrolment at the portal.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+#![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::*;
+
+/// `picloud dev` in the background; SIGTERM on drop.
+struct Dev {
+    child: Child,
+}
+
+impl Dev {
+    fn start(home: &Path, listen: &str) -> Dev {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_picloud"))
+            .args(["dev", "--listen", listen])
+            .current_dir(repo_root())
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        while !seen.iter().any(|l: &String| l.contains("Stop with Ctrl-C")) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => seen.push(l),
+                Err(e) => panic!("picloud dev did not start ({e:?}):\n{}", seen.join("\n")),
+            }
+        }
+        // Keep draining stdout so the node never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        Dev { child }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The CLI with a home of its own (no profile, no credential) and extra environment.
+fn picloud_in(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_picloud"));
+    c.args(args)
+        .current_dir(repo_root())
+        .env_remove("PICLOUD_CLUSTER")
+        .env_remove("PICLOUD_CA")
+        .env_remove("PICLOUD_TOKEN")
+        .env_remove("PICLOUD_CREDENTIAL")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn failed(out: &Output, code: i32, what: &str) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
+/// `POST /portal/api/reenrol/start {"code"}` with curl: (status, body).
+fn reenrol_start(ca: &Path, url: &str, code: &str) -> (String, String) {
+    let body = serde_json::json!({ "code": code }).to_string();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &body,
+            "-w",
+            "\n%{http_code}",
+            &format!("{url}portal/api/reenrol/start"),
+        ])
+        .output()
+        .expect("curl is installed");
+    let all = text(&out.stdout);
+    let (b, c) = all.rsplit_once('\n').unwrap_or((&all, ""));
+    (c.to_owned(), b.to_owned())
+}
+
+#[test]
+fn identity_commands_invite_reenrol_list_and_refusals() {
+    let home = TempDir::new("identity-cli");
+    let port = free_port("127.0.0.1");
+    let listen = format!("127.0.0.1:{port}");
+    let url = format!("https://{listen}/");
+    let _dev = Dev::start(&home.0, &listen);
+    let ca = home.0.join("data/picloud/dev/ca.pem");
+
+    // Invite with the dev administrator's credential (written by `picloud dev`).
+    let out = picloud(
+        &home.0,
+        &[
+            "identity",
+            "invite",
+            "bob",
+            "--display-name",
+            "Bob",
+            "--role",
+            "reader",
+            "--role",
+            "photo-app:viewer",
+        ],
+    );
+    let printed = ok(&out, "identity invite");
+    assert!(
+        printed.contains("invited bob (Bob) with roles reader, photo-app:viewer"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("(single use, valid 24 hours, until 20"),
+        "{printed}"
+    );
+    // Reached by IP: the portal is named by the cluster's domain, with the port.
+    assert!(
+        printed.contains(&format!("https://picloud.local:{port}/portal/reenrol")),
+        "{printed}"
+    );
+    let invite_code = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("enrolment code  "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (status, body) = reenrol_start(&ca, &url, &invite_code);
+    assert_eq!(status, "200", "{body}");
+
+    // Re-enrolment code, as JSON; the portal's reenrol start accepts it.
+    let out = picloud(&home.0, &["identity", "reenrol", "bob", "--output", "json"]);
+    let j: serde_json::Value = serde_json::from_str(&ok(&out, "identity reenrol")).unwrap();
+    assert_eq!(j["identity"], "bob");
+    assert_eq!(j["expiresIn"], 86_400);
+    assert!(j["expiresAt"].as_str().unwrap().ends_with('Z'), "{j}");
+    assert_eq!(
+        j["portal"],
+        format!("https://picloud.local:{port}/portal/reenrol")
+    );
+    let code = j["code"].as_str().unwrap().to_owned();
+    let (status, body) = reenrol_start(&ca, &url, &code);
+    assert_eq!(status, "200", "{body}");
+    let started: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(started["ceremony"].is_string(), "{body}");
+    assert_eq!(
+        started["options"]["publicKey"]["user"]["name"], "bob",
+        "{body}"
+    );
+    // A made-up code is refused by the same call.
+    let (status, body) = reenrol_start(&ca, &url, "NOPE-NOPE");
+    assert_eq!(status, "403", "{body}");
+
+    // Unknown person: refused by the cluster, exit 1, the reason shown.
+    let err = failed(
+        &picloud(&home.0, &["identity", "reenrol", "nobody"]),
+        1,
+        "reenrol unknown",
+    );
+    assert!(err.contains("nobody"), "{err}");
+    // A workload identity cannot re-enrol a passkey.
+    let err = failed(
+        &picloud(&home.0, &["identity", "reenrol", "dev-admin"]),
+        1,
+        "reenrol workload",
+    );
+    assert!(err.contains("dev-admin"), "{err}");
+
+    // Usage errors: exit 2 before any call.
+    failed(
+        &picloud(&home.0, &["identity", "invite", "Not A Name"]),
+        2,
+        "bad name",
+    );
+    let err = failed(
+        &picloud(&home.0, &["identity", "invite", "carol", "--role", "root"]),
+        2,
+        "bad role",
+    );
+    assert!(err.contains("platform roles are admin and reader"), "{err}");
+    failed(&picloud(&home.0, &["identity", "invite"]), 2, "no name");
+
+    // List: people and workloads with their roles.
+    let listed = ok(&picloud(&home.0, &["identity", "list"]), "identity list");
+    let bob = listed.lines().find(|l| l.starts_with("bob ")).unwrap();
+    assert!(
+        bob.contains("human") && bob.contains("Bob") && bob.contains("reader"),
+        "{listed}"
+    );
+    assert!(bob.contains("photo-app:viewer"), "{listed}");
+    let admin = listed
+        .lines()
+        .find(|l| l.starts_with("dev-admin "))
+        .unwrap();
+    assert!(
+        admin.contains("workload") && admin.contains("admin"),
+        "{listed}"
+    );
+    let j: serde_json::Value = serde_json::from_str(&ok(
+        &picloud(&home.0, &["identity", "list", "-o", "json"]),
+        "list json",
+    ))
+    .unwrap();
+    assert!(
+        j.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "bob" && p["kind"] == "human"),
+        "{j}"
+    );
+
+    // No token: a home without the dev credential, pointed at the cluster. Refused (401),
+    // exit 1, and told how to log in.
+    let stranger = TempDir::new("identity-cli-stranger");
+    let ca_s = ca.to_str().unwrap();
+    for args in [
+        vec!["identity", "invite", "mallory"],
+        vec!["identity", "reenrol", "bob"],
+        vec!["identity", "list"],
+    ] {
+        let mut full = vec!["--cluster", url.as_str(), "--ca", ca_s];
+        full.extend(args.iter().copied());
+        let err = failed(&picloud_in(&stranger.0, &full, &[]), 1, "no token");
+        assert!(err.contains("401"), "{err}");
+        assert!(err.contains("picloud login"), "{err}");
+    }
+    // A tampered token: refused too.
+    let token = ok(&picloud(&home.0, &["auth", "token"]), "auth token")
+        .trim()
+        .to_owned();
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    let err = failed(
+        &picloud_in(
+            &stranger.0,
+            &[
+                "--cluster",
+                &url,
+                "--ca",
+                ca_s,
+                "identity",
+                "reenrol",
+                "bob",
+            ],
+            &[("PICLOUD_TOKEN", &tampered)],
+        ),
+        1,
+        "tampered token",
+    );
+    assert!(err.contains("401"), "{err}");
+    // The same call with the real token works: the refusals were about the token.
+    ok(
+        &picloud_in(
+            &stranger.0,
+            &[
+                "--cluster",
+                &url,
+                "--ca",
+                ca_s,
+                "identity",
+                "reenrol",
+                "bob",
+            ],
+            &[("PICLOUD_TOKEN", &token)],
+        ),
+        "reenrol with PICLOUD_TOKEN",
+    );
+    // Nothing listening: unreachable, exit 1.
+    let dead = format!("https://127.0.0.1:{}/", free_port("127.0.0.1"));
+    let err = failed(
+        &picloud_in(
+            &stranger.0,
+            &["--cluster", &dead, "--ca", ca_s, "identity", "list"],
+            &[("PICLOUD_TOKEN", &token)],
+        ),
+        1,
+        "unreachable",
+    );
+    assert!(err.contains("cannot reach the cluster"), "{err}");
+}
