@@ -1,7 +1,9 @@
 //! The whole identity journey in a real browser: `picloud dev` → the setup portal in
 //! Debian's headless Chromium (selenium, a CDP virtual authenticator, the cluster CA trusted
-//! in the profile's NSS database) enrols alice's passkey with the bootstrap code → she logs
-//! in → `picloud login` prints a device code → she approves it in the portal → the CLI's
+//! in the profile's NSS database) enrols alice's passkey with the bootstrap code → a second
+//! virtual authenticator (the first removed) enrols her second passkey on the setup page →
+//! she logs in with that second authenticator alone (recovery tier 2) → `picloud login`
+//! prints a device code → she approves it in the portal → the CLI's
 //! `picloud resource apply examples/photo-app` succeeds with *her* token.
 //!
 //! Needs `chromium`, `chromium-driver`, `libnss3-tools` (apt) and `selenium` (pip); skips,
@@ -202,6 +204,18 @@ fn passkey_journey_in_a_real_browser() {
     }
     pyseen.extend(py_err.try_iter());
     assert!(py.wait().unwrap().success(), "{}", pyseen.join("\n"));
+    // Recovery tier 2: the second passkey came from a second authenticator, and a login
+    // with that authenticator alone succeeded (journey.py checks both through CDP).
+    for note in [
+        "second passkey enrolled by the second authenticator",
+        "logged in with the second passkey alone",
+    ] {
+        assert!(
+            pyseen.iter().any(|l| l.contains(note)),
+            "missing {note:?}:\n{}",
+            pyseen.join("\n")
+        );
+    }
     let status = login.wait().unwrap();
     let mut err = String::new();
     let _ = std::io::Read::read_to_string(login.stderr.as_mut().unwrap(), &mut err);

@@ -2,8 +2,14 @@
 virtual authenticator and the cluster CA trusted in the profile's NSS database.
 
 argv: base URL (https://picloud.local:PORT), bootstrap code, screenshot directory.
-Protocol on stdout/stdin with the Rust test: prints READY after enrolment and login, reads
-the device verification URL, prints APPROVED when the portal approved it.
+Protocol on stdout/stdin with the Rust test: prints READY after enrolment of both passkeys
+and a login with the second one alone, reads the device verification URL, prints APPROVED
+when the portal approved it. Progress notes go to stderr.
+
+The first passkey comes from one virtual authenticator; it is then removed and a second
+virtual authenticator enrols the second passkey on the setup page's "second passkey" step.
+The login that follows can only be signed by the second authenticator (recovery tier 2),
+which its signature counter confirms.
 """
 import sys, time
 from selenium import webdriver
@@ -23,10 +29,18 @@ d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 d.set_page_load_timeout(30)
 try:
     d.execute_cdp_cmd("WebAuthn.enable", {})
-    d.execute_cdp_cmd("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-        "hasUserVerification": True, "isUserVerified": True,
-        "automaticPresenceSimulation": True}})
+
+    def add_authenticator():
+        return d.execute_cdp_cmd("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+            "hasUserVerification": True, "isUserVerified": True,
+            "automaticPresenceSimulation": True}})["authenticatorId"]
+
+    def credentials(authenticator):
+        return d.execute_cdp_cmd("WebAuthn.getCredentials",
+                                 {"authenticatorId": authenticator})["credentials"]
+
+    first = add_authenticator()
 
     def status_contains(text, limit=20):
         end = time.time() + limit
@@ -52,6 +66,19 @@ try:
     d.find_element(By.ID, "enrol").click()
     status_contains("you are the administrator alice")
     shot("2-setup-second-passkey")
+    assert len(credentials(first)) == 1, "the first authenticator holds no credential"
+
+    # 1b. The second passkey (recovery tier 2) on the page the portal shows next, created
+    # by a second authenticator: the first is removed, so the credential can only come
+    # from the second.
+    d.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": first})
+    second = add_authenticator()
+    d.find_element(By.ID, "add").click()
+    status_contains("Second passkey enrolled")
+    made = credentials(second)
+    assert len(made) == 1, "the second authenticator holds %d credentials" % len(made)
+    count_before = made[0]["signCount"]
+    print("second passkey enrolled by the second authenticator", file=sys.stderr, flush=True)
 
     # 2. Log in with the passkey (a fresh page: the portal's own login).
     d.execute_script("sessionStorage.clear()")
@@ -60,6 +87,12 @@ try:
     d.find_element(By.ID, "name").send_keys("alice")
     d.find_element(By.ID, "signin").click()
     status_contains("Signed in as alice")
+    # Only the second authenticator exists: it signed the assertion (its counter moved).
+    used = credentials(second)
+    assert len(used) == 1 and used[0]["signCount"] > count_before, \
+        "the login was not signed by the second passkey: %r" % used
+    print("logged in with the second passkey alone (recovery tier 2)", file=sys.stderr,
+          flush=True)
     print("READY", flush=True)
 
     # 3. Approve the CLI's device code.
