@@ -357,6 +357,10 @@ impl MemoryBackend {
             let offset = Self::append(&mut inner, e.clone())?;
             first.get_or_insert(offset);
         }
+        // A product declared or deleted changes its client in the identity state.
+        if events.iter().any(|e| picloud_iam::is_iam_event(&e.payload)) {
+            self.publish_iam(&inner);
+        }
         let len = inner.log.len();
         drop(inner);
         self.length

@@ -297,27 +297,47 @@ impl Identity {
         })
     }
 
-    /// Checks an access token for this API.
+    /// Checks an access token for this API's platform routes: audience the cluster IRI.
     pub fn verify_access(
         &self,
         backend: &dyn Backend,
         token: &str,
+    ) -> Result<Claims, TokenRefusal> {
+        let cluster = backend.iri().cluster();
+        self.verify_access_for(backend, token, &|aud| aud == cluster.as_str())
+    }
+
+    /// Checks an access token whose audience `accept` allows (the cluster IRI; a product's
+    /// IRI on that product's routes), then whether the log still honours it: not revoked,
+    /// its client enabled ([`tokens::check_live`]).
+    pub fn verify_access_for(
+        &self,
+        backend: &dyn Backend,
+        token: &str,
+        accept: &dyn Fn(&str) -> bool,
     ) -> Result<Claims, TokenRefusal> {
         let state = backend.iam();
         let issuer = backend.iri().cluster();
         let now = self
             .now()
             .map_err(|e| TokenRefusal::Malformed(e.to_string()))?;
-        jwt::verify(
+        // The audience is read unverified only to choose what to expect; `verify` checks
+        // the signature and then compares it.
+        let aud = jwt::peek_claims_aud(token)
+            .filter(|a| accept(a))
+            .unwrap_or_else(|| issuer.as_str().to_owned());
+        let claims = jwt::verify(
             token,
             |kid| state.published_key(kid, now),
             Expect {
                 issuer: issuer.as_str(),
-                audience: issuer.as_str(),
+                audience: &aud,
                 typ: jwt::TYP_ACCESS,
                 now: now.unix_millis().div_euclid(1000),
             },
-        )
+        )?;
+        tokens::check_live(&state, &claims)?;
+        Ok(claims)
     }
 
     /// Checks an ID token (for `id_token_hint`): any audience.
@@ -356,9 +376,11 @@ pub fn forbidden(message: impl Into<String>) -> Response {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).into_response()
 }
 
-/// The product a path names (`/products/<p>/…`).
+/// The product a path names (`/products/<p>/…`, `/api/status/<p>`).
 fn path_product(path: &str) -> Option<Name> {
-    let rest = path.strip_prefix("/products/")?;
+    let rest = path
+        .strip_prefix("/products/")
+        .or_else(|| path.strip_prefix("/api/status/"))?;
     Name::parse(rest.split('/').next()?).ok()
 }
 
@@ -370,20 +392,20 @@ pub fn check(
     headers: &HeaderMap,
     path: &str,
 ) -> Result<Option<Claims>, Response> {
-    let need = match access {
+    let (need, product) = match access {
         Access::Public | Access::Client => return Ok(None),
-        Access::Authenticated => Need::Authenticated,
-        Access::PlatformRead => Need::PlatformRead,
-        Access::PlatformAdmin => Need::PlatformAdmin,
+        Access::Authenticated => (Need::Authenticated, None),
+        Access::PlatformRead => (Need::PlatformRead, None),
+        Access::PlatformAdmin => (Need::PlatformAdmin, None),
         Access::ProductRead | Access::ProductRole => {
             let Some(p) = path_product(path) else {
                 // An invalid product name: no role can be in it; only platform roles pass.
                 return check(state, Access::PlatformRead, headers, path);
             };
             if access == Access::ProductRead {
-                Need::ProductRead(p)
+                (Need::ProductRead(p.clone()), Some(p))
             } else {
-                Need::ProductRole(p)
+                (Need::ProductRole(p.clone()), Some(p))
             }
         }
     };
@@ -393,10 +415,16 @@ pub fn check(
              `picloud login`",
         ));
     };
-    let claims = match state
-        .identity()
-        .verify_access(state.backend().as_ref(), token)
-    {
+    // A product's own client holds tokens for that product's audience: accepted on that
+    // product's routes only.
+    let backend = state.backend().as_ref();
+    let iri = backend.iri();
+    let cluster = iri.cluster();
+    let product_aud = product.map(|p| iri.product(&p));
+    let accept = |aud: &str| {
+        aud == cluster.as_str() || product_aud.as_ref().is_some_and(|p| p.as_str() == aud)
+    };
+    let claims = match state.identity().verify_access_for(backend, token, &accept) {
         Ok(c) => c,
         Err(e) if e.is_forbidden() => return Err(forbidden(e.to_string())),
         Err(e) => return Err(unauthorized(e.to_string())),

@@ -25,6 +25,7 @@
 //!   correlation ids from the state's [`IdSource`].
 
 mod backend;
+mod clients;
 mod cluster_admin;
 mod conneg;
 mod error;
@@ -267,6 +268,12 @@ fn table() -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             POST,
             PlatformAdmin,
             post(portal::reenrolment),
+        ),
+        r(
+            "/api/identity/clients/{product}/secret",
+            POST,
+            PlatformAdmin,
+            post(clients::rotate_secret),
         ),
         r("/api/delete", POST, PlatformAdmin, post(routes::delete)),
         r("/api/events", GET, PlatformRead, get(routes::events)),

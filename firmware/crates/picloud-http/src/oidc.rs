@@ -19,7 +19,7 @@ use picloud_events::payload::RevocationReason;
 use picloud_events::{ClientId, TokenFamilyId};
 use picloud_iam::decide::{client_credentials, NewRefresh, DEVICE_TTL_SECS};
 use picloud_iam::jwt::Claims;
-use picloud_iam::{Command, Decision, Grant, Rejection};
+use picloud_iam::{Command, Decision, Rejection};
 use serde_json::json;
 
 use crate::identity::{digest, Identity};
@@ -110,7 +110,7 @@ pub(crate) async fn discovery(State(state): State<AppState>, headers: HeaderMap)
                 "authorization_code",
                 "refresh_token",
                 "client_credentials",
-                "urn:ietf:params:oauth:grant-type:device_code"
+                DEVICE_GRANT
             ],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
@@ -230,13 +230,14 @@ fn authenticate_client(
         )
     };
     let id = ClientId::new(id).map_err(|_| bad())?;
-    let iam = state.backend().iam();
-    let client = iam.clients.get(&id).ok_or_else(bad)?;
-    match (&client.secret_hash, &secret) {
-        (Some(h), Some(s)) if digest(s) == *h => {}
-        (None, None) => {}
-        _ => return Err(bad()),
-    }
+    // Enabled clients only (a deleted product's client is not), secret digests compared
+    // in constant time, a product's client never public.
+    picloud_iam::decide::authenticate_client(
+        &state.backend().iam(),
+        &id,
+        secret.as_deref().map(digest).as_ref(),
+    )
+    .map_err(|_| bad())?;
     Ok(AuthedClient { id, secret })
 }
 
@@ -278,7 +279,11 @@ fn granted(state: &AppState, d: Decision, refresh: String, id_token: bool) -> Re
     }
 }
 
-/// `POST /oauth2/token`.
+/// The device grant's `grant_type` (RFC 8628).
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// `POST /oauth2/token`. `client_credentials` checks the secret (no events); the other
+/// grants redeem one form field through a command that also issues the next refresh token.
 pub(crate) async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -293,105 +298,76 @@ pub(crate) async fn token(
         Err(r) => return r,
     };
     let field = |k: &str| form.get(k).cloned();
-    let identity = state.identity();
-    match form.get("grant_type").map(String::as_str) {
+    // (the field redeemed, whether an ID token is issued)
+    let (name, id_token) = match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {
-            let secret = client.secret.unwrap_or_default();
+            let secret = digest(&client.secret.unwrap_or_default());
             let scope = field("scope").unwrap_or_default();
-            let grant: Grant = match client_credentials(
-                &state.backend().iam(),
-                &client.id,
-                &digest(&secret),
-                &scope,
-            ) {
-                Ok(g) => g,
-                Err(r) => return rejection(&r),
+            return match client_credentials(&state.backend().iam(), &client.id, &secret, &scope) {
+                Ok(g) => granted(
+                    &state,
+                    Decision {
+                        grant: Some(g),
+                        ..Decision::default()
+                    },
+                    String::new(),
+                    false,
+                ),
+                Err(r) => rejection(&r),
             };
-            match identity.mint(state.backend().as_ref(), &grant, None, false) {
-                Ok(t) => {
-                    json_response(StatusCode::OK, &serde_json::to_value(t).unwrap_or_default())
-                }
-                Err(e) => server_error(e),
-            }
         }
-        Some("authorization_code") => {
-            let Some(code) = field("code") else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "code is missing",
-                );
-            };
-            let (refresh, new) = match new_refresh(identity) {
-                Ok(x) => x,
-                Err(r) => return r,
-            };
-            let command = Command::RedeemAuthorizationCode {
-                code_hash: digest(&code),
-                client_id: client.id,
-                redirect_uri: field("redirect_uri"),
-                code_verifier: field("code_verifier"),
-                refresh: new,
-            };
-            match run(&state, command).await {
-                Ok(d) => granted(&state, d, refresh, true),
-                Err(r) => r,
-            }
+        Some("authorization_code") => ("code", true),
+        Some("refresh_token") => ("refresh_token", false),
+        Some(DEVICE_GRANT) => ("device_code", true),
+        Some(other) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!("the grant type {other:?} is not supported"),
+            )
         }
-        Some("refresh_token") => {
-            let Some(presented) = field("refresh_token") else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "refresh_token is missing",
-                );
-            };
-            let (refresh, new) = match new_refresh(identity) {
-                Ok(x) => x,
-                Err(r) => return r,
-            };
-            let command = Command::Refresh {
-                token_hash: digest(&presented),
-                client_id: client.id,
-                next_hash: new.token_hash,
-            };
-            match run(&state, command).await {
-                Ok(d) => granted(&state, d, refresh, false),
-                Err(r) => r,
-            }
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is missing",
+            )
         }
-        Some("urn:ietf:params:oauth:grant-type:device_code") => {
-            let Some(device_code) = field("device_code") else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "device_code is missing",
-                );
-            };
-            let (refresh, new) = match new_refresh(identity) {
-                Ok(x) => x,
-                Err(r) => return r,
-            };
-            let command = Command::RedeemDevice {
-                device_code_hash: digest(&device_code),
-                client_id: client.id,
-                refresh: new,
-            };
-            match run(&state, command).await {
-                Ok(d) => granted(&state, d, refresh, true),
-                Err(r) => r,
-            }
-        }
-        Some(other) => oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            format!("the grant type {other:?} is not supported"),
-        ),
-        None => oauth_error(
+    };
+    let Some(presented) = field(name) else {
+        return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "grant_type is missing",
-        ),
+            format!("{name} is missing"),
+        );
+    };
+    let (refresh, new) = match new_refresh(state.identity()) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (hash, client_id) = (digest(&presented), client.id);
+    let command = match name {
+        "code" => Command::RedeemAuthorizationCode {
+            code_hash: hash,
+            client_id,
+            redirect_uri: field("redirect_uri"),
+            code_verifier: field("code_verifier"),
+            refresh: new,
+        },
+        "refresh_token" => Command::Refresh {
+            token_hash: hash,
+            client_id,
+            next_hash: new.token_hash,
+        },
+        _ => Command::RedeemDevice {
+            device_code_hash: hash,
+            client_id,
+            refresh: new,
+        },
+    };
+    match run(&state, command).await {
+        Ok(d) => granted(&state, d, refresh, id_token),
+        Err(r) => r,
     }
 }
 
@@ -455,9 +431,22 @@ pub(crate) async fn userinfo(Extension(claims): Extension<Claims>) -> Response {
     )
 }
 
-/// `POST /oauth2/revoke` (RFC 7009): revokes the login (refresh-token family) of a
-/// refresh token. Access tokens are short-lived JWTs and cannot be revoked (answered 200
-/// as the RFC requires; see docs/identity.md).
+/// Verifies an access token of this cluster for any of its audiences (the cluster, or a
+/// product whose client exists): what revocation and introspection accept.
+fn any_access(state: &AppState, token: &str) -> Option<Claims> {
+    let backend = state.backend().as_ref();
+    let (iam, iri) = (backend.iam(), backend.iri());
+    let ours = |aud: &str| picloud_iam::tokens::audience_is_ours(&iam, &iri, aud);
+    state
+        .identity()
+        .verify_access_for(backend, token, &ours)
+        .ok()
+}
+
+/// `POST /oauth2/revoke` (RFC 7009). An access token (verified, issued to the requesting
+/// client) is revoked through an `AccessTokenRevoked` event: every node refuses its `jti`
+/// until it expires. A refresh token revokes its login (refresh-token family). Unknown
+/// tokens answer 200 as the RFC requires.
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -467,9 +456,10 @@ pub(crate) async fn revoke(
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = authenticate_client(&state, &headers, &form) {
-        return r;
-    }
+    let client = match authenticate_client(&state, &headers, &form) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let Some(token) = form.get("token") else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -477,9 +467,30 @@ pub(crate) async fn revoke(
             "token is missing",
         );
     };
-    let command = Command::RevokeRefresh {
-        token_hash: digest(token),
-        reason: RevocationReason::Logout,
+    let command = match any_access(&state, token) {
+        Some(claims) => {
+            if claims.client_id != client.id.as_str() {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "unauthorized_client",
+                    "the token was issued to another client (RFC 7009 §2.1)",
+                );
+            }
+            let Ok(expires) =
+                picloud_events::Timestamp::from_unix_millis(claims.exp.saturating_mul(1000))
+            else {
+                return server_error("the token's expiry is out of range");
+            };
+            Command::RevokeAccessToken {
+                jti: claims.jti,
+                client_id: client.id,
+                expires,
+            }
+        }
+        None => Command::RevokeRefresh {
+            token_hash: digest(token),
+            reason: RevocationReason::Logout,
+        },
     };
     match run(&state, command).await {
         Ok(_) => (StatusCode::OK, "").into_response(),
@@ -516,7 +527,7 @@ pub(crate) async fn introspect(
         );
     };
     let backend = state.backend();
-    if let Ok(c) = state.identity().verify_access(backend.as_ref(), token) {
+    if let Some(c) = any_access(&state, token) {
         return json_response(
             StatusCode::OK,
             &json!({

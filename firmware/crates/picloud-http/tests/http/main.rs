@@ -16,6 +16,7 @@ mod t30_commands;
 mod t40_python;
 mod t50_tls;
 mod t60_auth;
+mod t65_product_clients;
 mod t70_oidc;
 mod t80_passkeys;
 mod t90_authlib;
