@@ -1,7 +1,8 @@
 //! `picloud identity invite|reenrol|list` against a real `picloud dev` (the binary, a
 //! temporary home through `XDG_*`, a free port): the dev administrator's credential works;
 //! no token or a bad token is refused (exit 1, a clear message); bad names and roles are
-//! usage errors (exit 2); a code the CLI issued starts an enrolment at the portal.
+//! usage errors (exit 2); a code the CLI issued starts an enrolment at the portal, which a
+//! software authenticator finishes; the invited reader's token lists but cannot issue codes.
 
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
@@ -108,7 +109,17 @@ fn failed(out: &Output, code: i32, what: &str) -> String {
 
 /// `POST /portal/api/reenrol/start {"code"}` with curl: (status, body).
 fn reenrol_start(ca: &Path, url: &str, code: &str) -> (String, String) {
-    let body = serde_json::json!({ "code": code }).to_string();
+    post(
+        ca,
+        url,
+        "portal/api/reenrol/start",
+        &serde_json::json!({ "code": code }),
+    )
+}
+
+/// `POST path` with a JSON body, with curl: (status, body).
+fn post(ca: &Path, url: &str, path: &str, body: &serde_json::Value) -> (String, String) {
+    let body = body.to_string();
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "10", "--cacert"])
         .arg(ca)
@@ -121,7 +132,7 @@ fn reenrol_start(ca: &Path, url: &str, code: &str) -> (String, String) {
             &body,
             "-w",
             "\n%{http_code}",
-            &format!("{url}portal/api/reenrol/start"),
+            &format!("{url}{path}"),
         ])
         .output()
         .expect("curl is installed");
@@ -198,6 +209,33 @@ fn identity_commands_invite_reenrol_list_and_refusals() {
     );
     // A made-up code is refused by the same call.
     let (status, body) = reenrol_start(&ca, &url, "NOPE-NOPE");
+    assert_eq!(status, "403", "{body}");
+
+    // Bob finishes that enrolment with a (software) passkey: his portal session is a token
+    // with his roles (reader, photo-app:viewer) and no more.
+    let ccr: webauthn_rs::prelude::CreationChallengeResponse =
+        serde_json::from_value(started["options"].clone()).unwrap();
+    let origin =
+        webauthn_rs::prelude::Url::parse(&format!("https://picloud.local:{port}")).unwrap();
+    let credential = webauthn_authenticator_rs::WebauthnAuthenticator::do_registration(
+        &mut webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true),
+        origin,
+        ccr,
+    )
+    .unwrap();
+    let (status, body) = post(
+        &ca,
+        &url,
+        "portal/api/enrol/finish",
+        &serde_json::json!({ "ceremony": started["ceremony"], "credential": credential }),
+    );
+    assert_eq!(status, "200", "{body}");
+    let reader_token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The code was single use.
+    let (status, body) = reenrol_start(&ca, &url, &code);
     assert_eq!(status, "403", "{body}");
 
     // Unknown person: refused by the cluster, exit 1, the reason shown.
@@ -315,6 +353,35 @@ fn identity_commands_invite_reenrol_list_and_refusals() {
         ),
         "reenrol with PICLOUD_TOKEN",
     );
+    // A reader's token: identities are listed, codes are refused (403, exit 1).
+    let stranger_args = |args: &[&'static str]| {
+        let mut full = vec!["--cluster".to_owned(), url.clone(), "--ca".to_owned()];
+        full.push(ca_s.to_owned());
+        full.extend(args.iter().map(|a| (*a).to_owned()));
+        full
+    };
+    for args in [
+        &["identity", "invite", "mallory", "--role", "admin"][..],
+        &["identity", "reenrol", "bob"][..],
+    ] {
+        let full = stranger_args(args);
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        let err = failed(
+            &picloud_in(&stranger.0, &full, &[("PICLOUD_TOKEN", &reader_token)]),
+            1,
+            "reader token",
+        );
+        assert!(err.contains("403"), "{err}");
+    }
+    let full = stranger_args(&["identity", "list"]);
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    let listed = ok(
+        &picloud_in(&stranger.0, &full, &[("PICLOUD_TOKEN", &reader_token)]),
+        "list as a reader",
+    );
+    assert!(listed.contains("bob "), "{listed}");
+    assert!(!listed.contains("mallory"), "{listed}");
+
     // Nothing listening: unreachable, exit 1.
     let dead = format!("https://127.0.0.1:{}/", free_port("127.0.0.1"));
     let err = failed(
