@@ -16,7 +16,7 @@ use axum::Extension;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use picloud_events::payload::RevocationReason;
-use picloud_events::{ClientId, TokenFamilyId};
+use picloud_events::{ClientId, Sha256Digest, TokenFamilyId};
 use picloud_iam::decide::{client_credentials, NewRefresh, DEVICE_TTL_SECS};
 use picloud_iam::jwt::Claims;
 use picloud_iam::{Command, Decision, Rejection};
@@ -282,6 +282,10 @@ fn granted(state: &AppState, d: Decision, refresh: String, id_token: bool) -> Re
 /// The device grant's `grant_type` (RFC 8628).
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
+/// A redeeming grant's command from the digest of what it redeems, the client, the next
+/// refresh token and the form.
+type Redeem = fn(Sha256Digest, ClientId, NewRefresh, &HashMap<String, String>) -> Command;
+
 /// `POST /oauth2/token`. `client_credentials` checks the secret (no events); the other
 /// grants redeem one form field through a command that also issues the next refresh token.
 pub(crate) async fn token(
@@ -298,42 +302,65 @@ pub(crate) async fn token(
         Err(r) => return r,
     };
     let field = |k: &str| form.get(k).cloned();
-    // (the field redeemed, whether an ID token is issued)
-    let (name, id_token) = match form.get("grant_type").map(String::as_str) {
-        Some("client_credentials") => {
-            let secret = digest(&client.secret.unwrap_or_default());
-            let scope = field("scope").unwrap_or_default();
-            return match client_credentials(&state.backend().iam(), &client.id, &secret, &scope) {
-                Ok(g) => granted(
-                    &state,
-                    Decision {
-                        grant: Some(g),
-                        ..Decision::default()
-                    },
-                    String::new(),
-                    false,
-                ),
-                Err(r) => rejection(&r),
-            };
-        }
-        Some("authorization_code") => ("code", true),
-        Some("refresh_token") => ("refresh_token", false),
-        Some(DEVICE_GRANT) => ("device_code", true),
-        Some(other) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                format!("the grant type {other:?} is not supported"),
-            )
-        }
-        None => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "grant_type is missing",
-            )
-        }
-    };
+    // Each redeeming grant: the form field it redeems, whether it issues an ID token, and
+    // its command (from the field's digest, the client and the next refresh token).
+    let (name, id_token, redeem): (&str, bool, Redeem) =
+        match form.get("grant_type").map(String::as_str) {
+            Some("client_credentials") => {
+                let secret = digest(&client.secret.unwrap_or_default());
+                let scope = field("scope").unwrap_or_default();
+                let iam = state.backend().iam();
+                return match client_credentials(&iam, &client.id, &secret, &scope) {
+                    Ok(g) => {
+                        let d = Decision {
+                            grant: Some(g),
+                            ..Decision::default()
+                        };
+                        granted(&state, d, String::new(), false)
+                    }
+                    Err(r) => rejection(&r),
+                };
+            }
+            Some("authorization_code") => ("code", true, |code_hash, client_id, refresh, f| {
+                Command::RedeemAuthorizationCode {
+                    code_hash,
+                    client_id,
+                    redirect_uri: f.get("redirect_uri").cloned(),
+                    code_verifier: f.get("code_verifier").cloned(),
+                    refresh,
+                }
+            }),
+            Some("refresh_token") => ("refresh_token", false, |token_hash, client_id, next, _| {
+                Command::Refresh {
+                    token_hash,
+                    client_id,
+                    next_hash: next.token_hash,
+                }
+            }),
+            Some(DEVICE_GRANT) => (
+                "device_code",
+                true,
+                |device_code_hash, client_id, refresh, _| Command::RedeemDevice {
+                    device_code_hash,
+                    client_id,
+                    refresh,
+                },
+            ),
+            Some(other) => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_grant_type",
+                    format!("the grant type {other:?} is not supported"),
+                )
+            }
+            None => {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "grant_type is missing",
+                )
+            }
+        };
     let Some(presented) = field(name) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -345,26 +372,7 @@ pub(crate) async fn token(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let (hash, client_id) = (digest(&presented), client.id);
-    let command = match name {
-        "code" => Command::RedeemAuthorizationCode {
-            code_hash: hash,
-            client_id,
-            redirect_uri: field("redirect_uri"),
-            code_verifier: field("code_verifier"),
-            refresh: new,
-        },
-        "refresh_token" => Command::Refresh {
-            token_hash: hash,
-            client_id,
-            next_hash: new.token_hash,
-        },
-        _ => Command::RedeemDevice {
-            device_code_hash: hash,
-            client_id,
-            refresh: new,
-        },
-    };
+    let command = redeem(digest(&presented), client.id, new, &form);
     match run(&state, command).await {
         Ok(d) => granted(&state, d, refresh, id_token),
         Err(r) => r,

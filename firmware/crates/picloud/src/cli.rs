@@ -137,6 +137,17 @@ pub enum IdentityCommand {
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
+    /// Set or rotate the secret of a product's client (administrators): every product is
+    /// an app registration with client id = its name; prints the new secret once, and the
+    /// previous one stops working.
+    ClientSecret {
+        /// The product.
+        #[arg(value_name = "PRODUCT")]
+        product: String,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
 }
 
 /// `picloud auth …`

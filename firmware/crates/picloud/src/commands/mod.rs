@@ -1,6 +1,8 @@
 //! Command dispatch.
 
 #[cfg(unix)]
+mod client_secret;
+#[cfg(unix)]
 mod cluster;
 #[cfg(unix)]
 mod cluster_https;

@@ -173,6 +173,9 @@ pub fn run(cli: &Cli, cmd: &IdentityCommand) -> Result<Outcome> {
             )
         }
         IdentityCommand::List { output } => list(cli, *output),
+        IdentityCommand::ClientSecret { product, output } => {
+            super::client_secret::run(cli, product, *output)
+        }
     }
 }
 
