@@ -1,6 +1,7 @@
 //! An OpenID client we did not write: Python authlib completes the authorization code flow
 //! with PKCE (S256) and client_credentials, and validates the ID token and the access
-//! token through discovery and the JWKS. The passkey login in the middle is done by a
+//! token through discovery and the JWKS, and client_credentials for a product's own client
+//! (its token's audience is the product). The passkey login in the middle is done by a
 //! software authenticator. Skips, saying why, when `python3 -c 'import authlib, requests'`
 //! fails (CI installs it: `python3 -m pip install authlib requests`).
 
@@ -11,7 +12,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
-use crate::support::{secret, Server};
+use crate::support::{example, secret, Server};
 
 const SCRIPT: &str = r#"
 import json, sys, warnings
@@ -22,7 +23,7 @@ from authlib.common.security import generate_token
 from authlib.jose import JsonWebKey, jwt
 from authlib.oidc.core import CodeIDToken
 
-base, ca, client_id, secret, redirect = sys.argv[1:6]
+base, ca, client_id, secret, redirect, product_id, product_secret = sys.argv[1:8]
 http = requests.Session()
 http.verify = ca
 meta = http.get(base + "/.well-known/openid-configuration").json()
@@ -60,7 +61,14 @@ except SystemExit:
     raise
 except Exception:
     pass
-print(json.dumps({"ok": True, "sub": claims["sub"], "client_sub": access["sub"]}), flush=True)
+# A product's own client (every product is an app registration): client_secret_basic.
+pc = OAuth2Session(product_id, product_secret, token_endpoint_auth_method="client_secret_basic")
+pc.verify = ca
+t3 = pc.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+product = jwt.decode(t3["access_token"], jwks)
+product.validate()
+print(json.dumps({"ok": True, "sub": claims["sub"], "client_sub": access["sub"],
+                  "product_aud": product["aud"], "product_roles": product["roles"]}), flush=True)
 "#;
 
 fn origin(s: &Server) -> Url {
@@ -125,6 +133,17 @@ fn authlib_code_pkce_and_client_credentials_with_id_token_validation() {
         &serde_json::json!({"ceremony": j["ceremony"], "credential": credential}),
     );
 
+    // A product's own client: apply the product, rotate its secret.
+    let r = s.apply(&example("home-hub"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.post(
+        "/api/identity/clients/home-hub/secret",
+        "application/json",
+        "{}",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let product_secret = r.json()["clientSecret"].as_str().unwrap().to_owned();
+
     // authlib checks `exp` and `iat` against the real clock: run the server on it from here.
     #[allow(
         clippy::disallowed_methods,
@@ -142,6 +161,8 @@ fn authlib_code_pkce_and_client_credentials_with_id_token_validation() {
         .arg("photo-app")
         .arg(secret("photo-app"))
         .arg("https://app.example/cb")
+        .arg("home-hub")
+        .arg(&product_secret)
         .env("SSL_CERT_FILE", s.ca_path())
         .env("REQUESTS_CA_BUNDLE", s.ca_path())
         .stdin(Stdio::piped())
@@ -201,4 +222,9 @@ fn authlib_code_pkce_and_client_credentials_with_id_token_validation() {
         result["client_sub"],
         "https://picloud.local/platform/identities/photo-app"
     );
+    assert_eq!(
+        result["product_aud"],
+        "https://picloud.local/products/home-hub"
+    );
+    assert_eq!(result["product_roles"], serde_json::json!(["home-hub:app"]));
 }
