@@ -349,17 +349,22 @@ pub async fn login(target: &Target) -> Result<()> {
     Ok(())
 }
 
-/// `picloud logout`: revokes the stored login at the cluster and forgets it.
+/// `picloud logout`: revokes the stored login at the cluster (its refresh token, which ends
+/// the login, and its access token, which every node then refuses) and forgets it.
 pub async fn logout(target: &Target) -> Result<bool> {
     let Some(login) = load_login(target.url())? else {
         return Ok(false);
     };
-    if let Some(r) = &login.refresh_token {
+    let tokens = login
+        .refresh_token
+        .iter()
+        .chain(std::iter::once(&login.access_token));
+    for token in tokens {
         // Best effort: the login is forgotten locally either way.
         let _ = post_form(
             target,
             "/oauth2/revoke",
-            &[("client_id", CLI_CLIENT), ("token", r)],
+            &[("client_id", CLI_CLIENT), ("token", token)],
         )
         .await;
     }
