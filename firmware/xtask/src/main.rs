@@ -409,7 +409,18 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path, tls: bool) -> Result
             .context("start picloud node")?;
         procs.push(Proc(child));
     }
-    let client = picloud::client::Client::new(vec![addrs[0].clone()]);
+    // With --tls-dir the client protocol is TLS with a client certificate from the cluster
+    // CA too: the driver presents node 0's (its extended key usage includes clientAuth).
+    let client_tls = if tls {
+        Some(
+            picloud::client::client_tls_from_dir(&tmp.join("tls-0"))
+                .map_err(|e| anyhow!("client TLS: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let client =
+        picloud::client::Client::new(vec![addrs[0].clone()]).with_tls(client_tls.clone());
     let mut ready = false;
     for _ in 0..100 {
         if client.hello().await.is_ok() {
@@ -441,10 +452,10 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path, tls: bool) -> Result
     }
     let leader = leader_addr.ok_or_else(|| anyhow!("picloud cluster did not form"))?;
     say!("{tag} leader at {leader}");
-    let client = Arc::new(picloud::client::Client::with_timeout(
-        vec![leader],
-        Duration::from_secs(30),
-    ));
+    let client = Arc::new(
+        picloud::client::Client::with_timeout(vec![leader], Duration::from_secs(30))
+            .with_tls(client_tls),
+    );
     let mut levels = Vec::new();
     for &c in &args.levels {
         let sessions: Arc<Vec<tokio::sync::Mutex<picloud::client::Session>>> = Arc::new(

@@ -576,6 +576,13 @@ pub async fn serve_accepted<H: Handler>(
     Ok(())
 }
 
+/// Serves one connection whose security was set up elsewhere (the binary's shared
+/// listener runs the TLS handshake itself, then dispatches by the first bytes it reads):
+/// requests until EOF.
+pub async fn serve_stream<H: Handler>(stream: BoxStream, handler: Arc<H>) {
+    serve_conn(stream, handler).await;
+}
+
 async fn serve_conn<H: Handler>(stream: BoxStream, handler: Arc<H>) {
     let (mut r, w) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();

@@ -586,6 +586,18 @@ impl RaftNode {
             .map_err(NodeError::Transport)
     }
 
+    /// Serves a node-to-node stream that is already secured (the binary's shared
+    /// listener ran the TLS handshake with [`RaftNode::connector`]'s configuration and
+    /// read past nothing): requests until EOF.
+    pub async fn serve_stream(&self, stream: network::BoxStream) {
+        network::serve_stream(stream, Arc::clone(&self.shared)).await;
+    }
+
+    /// How this node secures its connections.
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

@@ -160,7 +160,7 @@ pub fn server_name(addr: &str) -> Result<ServerName<'static>, TransportError> {
 
 /// Maps an I/O error out of a tokio-rustls handshake to [`TransportError::Tls`],
 /// keeping the rustls error when there is one.
-pub(crate) fn handshake_error(addr: &str, e: std::io::Error) -> TransportError {
+pub fn handshake_error(addr: &str, e: std::io::Error) -> TransportError {
     let rustls = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())

@@ -330,6 +330,23 @@ pub enum CertsCommand {
         #[arg(long, default_value_t = 825)]
         days: u32,
     },
+    /// Issue a client certificate signed by the CA in --ca, for `picloud cluster …` and
+    /// `picloud log …` with nodes that run --tls-dir: DIR/client.pem, DIR/client.key (0600)
+    /// and DIR/ca.pem; pass `--tls-dir DIR`.
+    Client {
+        /// Directory holding the CA's ca.pem and ca.key.
+        #[arg(long, value_name = "DIR")]
+        ca: PathBuf,
+        /// Who holds it (the certificate's common name).
+        #[arg(long)]
+        name: String,
+        /// Output directory (created if missing; existing files are not overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+    },
 }
 
 /// `picloud log …`
@@ -340,6 +357,9 @@ pub enum LogCommand {
         /// The values.
         #[arg(required = true, value_name = "VALUE")]
         values: Vec<String>,
+        /// TLS with the node.
+        #[command(flatten)]
+        conn: crate::cli_ext::NodeClientArgs,
     },
     /// Print events from offset FROM.
     Read {
@@ -355,6 +375,9 @@ pub enum LogCommand {
         /// Output format.
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+        /// TLS with the node.
+        #[command(flatten)]
+        conn: crate::cli_ext::NodeClientArgs,
     },
 }
 

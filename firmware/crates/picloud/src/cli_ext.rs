@@ -136,4 +136,19 @@ pub struct ClusterConnArgs {
     /// matches. Without it, a terminal asks.
     #[arg(long, value_name = "SHA256")]
     pub ca_fingerprint: Option<String>,
+
+    /// Node protocol (`--cluster HOST:PORT`) with a node started with --tls-dir: DIR holds
+    /// ca.pem and a certificate from the cluster CA (client.pem + client.key from `picloud
+    /// cluster certs client`, or a node's node.pem + node.key).
+    #[arg(long, value_name = "DIR", env = "PICLOUD_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+}
+
+/// How `picloud log …` reaches a node.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NodeClientArgs {
+    /// With a node started with --tls-dir: DIR holds ca.pem and a certificate from the
+    /// cluster CA (client.pem + client.key, or node.pem + node.key).
+    #[arg(long, value_name = "DIR", env = "PICLOUD_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
 }

@@ -105,15 +105,76 @@ impl Drop for Connection {
     }
 }
 
+/// The TLS a client presents to nodes started with `--tls-dir`: a certificate from the
+/// cluster CA (a client certificate from `picloud cluster certs client`, or a node's own),
+/// and the CA as the only trust anchor for the node's certificate.
+pub type ClientTls = Arc<rustls::ClientConfig>;
+
+/// Reads the client TLS material in `dir`: `ca.pem`, and `client.pem` + `client.key` (from
+/// `picloud cluster certs client`) or else `node.pem` + `node.key` (a node's own directory).
+pub fn client_tls_from_dir(dir: &std::path::Path) -> Result<ClientTls, String> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let ca = read("ca.pem")?;
+    let (cert, key) = if dir.join("client.pem").exists() {
+        (read("client.pem")?, read("client.key")?)
+    } else if dir.join("node.pem").exists() {
+        (read("node.pem")?, read("node.key")?)
+    } else {
+        return Err(format!(
+            "{}: no client.pem (from `picloud cluster certs client`) or node.pem",
+            dir.display()
+        ));
+    };
+    picloud_raft::tls::NodeTls::from_pem(&ca, &cert, &key)
+        .map(|t| t.client_config())
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Either side of a client connection: plain TCP (loopback nodes with
+/// `--insecure-loopback`) or TLS.
+trait ClientStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> ClientStream for T {}
+
 impl Connection {
-    /// Connects to the node at `addr` (`host:port`).
+    /// Connects to the node at `addr` (`host:port`) in plaintext (nodes started with
+    /// `--insecure-loopback`).
     pub async fn connect(addr: &str, timeout: Duration) -> Result<Connection, CallError> {
+        Connection::connect_with(addr, timeout, None).await
+    }
+
+    /// Connects to the node at `addr`; with `tls`, over TLS presenting its client
+    /// certificate and verifying the node's against the CA and `addr`.
+    pub async fn connect_with(
+        addr: &str,
+        timeout: Duration,
+        tls: Option<&ClientTls>,
+    ) -> Result<Connection, CallError> {
         let connect = async {
             let tcp = TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(tcp)
+            let stream: Box<dyn ClientStream> = match tls {
+                None => Box::new(tcp),
+                Some(cfg) => {
+                    let name = picloud_raft::tls::server_name(addr)
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                    let s = tokio_rustls::TlsConnector::from(Arc::clone(cfg))
+                        .connect(name, tcp)
+                        .await
+                        .map_err(|e| {
+                            std::io::Error::other(format!(
+                                "TLS: {}",
+                                picloud_raft::tls::handshake_error(addr, e)
+                            ))
+                        })?;
+                    Box::new(s)
+                }
+            };
+            Ok::<_, std::io::Error>(stream)
         };
-        let tcp = match tokio::time::timeout(timeout, connect).await {
+        let stream = match tokio::time::timeout(timeout, connect).await {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
                 return Err(CallError::Connect {
@@ -128,7 +189,7 @@ impl Connection {
                 })
             }
         };
-        let (mut r, w) = tcp.into_split();
+        let (mut r, w) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let alive = Arc::new(AtomicBool::new(true));
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
@@ -224,6 +285,7 @@ pub struct Client {
     state: tokio::sync::Mutex<(usize, Option<Arc<Connection>>)>,
     /// Deadline of one call (connect and answer).
     pub call_timeout: Duration,
+    tls: Option<ClientTls>,
 }
 
 impl Client {
@@ -233,7 +295,14 @@ impl Client {
             addrs,
             state: tokio::sync::Mutex::new((0, None)),
             call_timeout: Duration::from_secs(5),
+            tls: None,
         }
+    }
+
+    /// The same client talking TLS with `tls` (`None`: plaintext).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Client {
+        self.tls = tls;
+        self
     }
 
     /// The same, with another call deadline.
@@ -263,7 +332,8 @@ impl Client {
                 reason: "no node address given".into(),
             });
         };
-        let c = Arc::new(Connection::connect(addr, self.call_timeout).await?);
+        let c =
+            Arc::new(Connection::connect_with(addr, self.call_timeout, self.tls.as_ref()).await?);
         st.1 = Some(Arc::clone(&c));
         Ok(c)
     }

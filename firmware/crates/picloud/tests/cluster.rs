@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use picloud::client::{Client, RequestError, Session};
+use picloud::client::{Client, ClientTls, RequestError, Session};
 
 /// The binary under test (`PICLOUD_BIN` overrides it, for long runs from a copy).
 fn bin() -> PathBuf {
@@ -193,12 +193,35 @@ impl Drop for Node {
 }
 
 fn cli(cluster: &str, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
+    cli_tls(cluster, None, args)
+}
+
+/// The CLI presenting the client certificate in `tls` (`--tls-dir`) when given.
+fn cli_tls(cluster: &str, tls: Option<&Path>, args: &[&str]) -> Output {
+    let mut c = Command::new(bin());
+    c.args(args)
         .env("PICLOUD_CLUSTER", cluster)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+        .env_remove("PICLOUD_TLS_DIR")
+        .env("NO_COLOR", "1");
+    if let Some(d) = tls {
+        c.env("PICLOUD_TLS_DIR", d);
+    }
+    c.output().unwrap()
+}
+
+/// A client certificate from the CA in `dir/ca`, issued with `picloud cluster certs client`.
+fn issue_client_cert(dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(format!("client-{name}"));
+    certs(&[
+        "client",
+        "--ca",
+        dir.join("ca").to_str().unwrap(),
+        "--name",
+        name,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    out
 }
 
 fn text(b: &[u8]) -> String {
@@ -243,7 +266,11 @@ fn issue_certs(dir: &Path, nodes: &[(&str, &str)]) -> Vec<PathBuf> {
 }
 
 fn status_json(cluster: &str) -> serde_json::Value {
-    let out = cli(cluster, &["cluster", "status", "-o", "json"]);
+    status_json_tls(cluster, None)
+}
+
+fn status_json_tls(cluster: &str, tls: Option<&Path>) -> serde_json::Value {
+    let out = cli_tls(cluster, tls, &["cluster", "status", "-o", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -358,6 +385,16 @@ fn c03_transport_security_flags_and_certs() {
     // and the refusal, if any, is the cluster node's), but its own certificate comes from
     // the other CA.
     std::fs::copy(dir.0.join("ca/ca.pem"), stranger[0].join("ca.pem")).unwrap();
+    // The operator's client certificate (cluster CA), and, to talk to the stranger (which
+    // requires client certificates from the cluster CA but serves one from the other CA),
+    // the same certificate trusting the other CA.
+    let me = issue_client_cert(&dir.0, "operator");
+    let to_stranger = dir.0.join("to-stranger");
+    std::fs::create_dir_all(&to_stranger).unwrap();
+    std::fs::copy(other.join("ca/ca.pem"), to_stranger.join("ca.pem")).unwrap();
+    for f in ["client.pem", "client.key"] {
+        std::fs::copy(me.join(f), to_stranger.join(f)).unwrap();
+    }
     let base = port_base(3) + 7;
     let addrs: Vec<String> = (1..=3).map(|i| format!("127.0.0.{i}:{base}")).collect();
     let mut a = Node::new(&dir.0, 0, addrs[0].clone(), addrs[0].clone(), vec![]);
@@ -369,17 +406,26 @@ fn c03_transport_security_flags_and_certs() {
     a.start();
     b.start();
     c.start();
-    let out = cli(&addrs[0], &["cluster", "init"]);
+    // The client protocol on a TLS node: refused in plaintext, and with a client
+    // certificate from another CA; served with one from the cluster CA.
+    let out = cli(&addrs[0], &["cluster", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let out = cli_tls(&addrs[0], Some(&stranger[0]), &["cluster", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(me.join("client.pem").exists() && me.join("client.key").exists());
+    let out = cli_tls(&addrs[0], Some(&me), &["cluster", "init"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let out = cli(&addrs[0], &["cluster", "add", &addrs[1]]);
+    // `add` sends `hello` node to node with node a's own certificate.
+    let out = cli_tls(&addrs[0], Some(&me), &["cluster", "add", &addrs[1]]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // The stranger forms its own cluster and tries to replicate to node a: a's
     // server refuses the stranger's client certificate.
-    let out = cli(&addrs[2], &["cluster", "init"]);
+    let out = cli_tls(&addrs[2], Some(&to_stranger), &["cluster", "init"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let mut add = Command::new(bin())
         .args(["cluster", "add", &addrs[0]])
         .env("PICLOUD_CLUSTER", &addrs[2])
+        .env("PICLOUD_TLS_DIR", &to_stranger)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -403,8 +449,23 @@ fn c03_transport_security_flags_and_certs() {
         "node a did not refuse a peer from another CA: {log}"
     );
     // The cluster of a and b is unaffected.
-    let out = cli(&addrs[0], &["log", "append", "after-refusal"]);
+    let out = cli_tls(&addrs[0], Some(&me), &["log", "append", "after-refusal"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = cli(&addrs[0], &["log", "append", "plaintext"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // Admin forwarding between nodes presents the forwarding node's certificate: `remove`
+    // sent to b runs on the leader.
+    let out = cli_tls(
+        &addrs[1],
+        Some(&me),
+        &["cluster", "remove", &b.id.to_string()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("removed node {}", b.id)),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -511,11 +572,12 @@ async fn client_load(
     stop: Arc<AtomicBool>,
     start: Instant,
     ops: Arc<Mutex<Vec<history::Op>>>,
+    tls: Option<ClientTls>,
 ) {
     let mut addrs = addrs;
     let k = c % addrs.len();
     addrs.rotate_left(k);
-    let client = Client::with_timeout(addrs, Duration::from_secs(2));
+    let client = Client::with_timeout(addrs, Duration::from_secs(2)).with_tls(tls);
     let mut session = Session::with_id(0x00C0_FFEE_0000 + c as u128);
     session.deadline = Duration::from_secs(8);
     let mut n = 0u64;
@@ -540,8 +602,9 @@ async fn client_load(
     }
 }
 
-async fn read_all(addr: &str) -> Vec<Vec<u8>> {
-    let client = Client::with_timeout(vec![addr.to_string()], Duration::from_secs(10));
+async fn read_all(addr: &str, tls: Option<ClientTls>) -> Vec<Vec<u8>> {
+    let client =
+        Client::with_timeout(vec![addr.to_string()], Duration::from_secs(10)).with_tls(tls);
     let mut out = Vec::new();
     loop {
         let batch = client.read(out.len() as u64, 10_000, false).await.unwrap();
@@ -632,14 +695,17 @@ fn c02_faults_with_history_check() {
     for (n, t) in nodes.iter_mut().zip(tls) {
         n.tls = Some(t);
     }
+    // Clients present a certificate from the same CA (the client protocol is TLS too).
+    let client_dir = issue_client_cert(&dir.0, "c02");
+    let ctls = Some(picloud::client::client_tls_from_dir(&client_dir).unwrap());
     for (i, n) in nodes.iter_mut().enumerate() {
         let pid = n.start();
         net.pids.lock().unwrap()[i] = Some(pid);
     }
-    let out = cli(&listen[0], &["cluster", "init"]);
+    let out = cli_tls(&listen[0], Some(&client_dir), &["cluster", "init"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     wait_for("3 voters", 20, || {
-        voters(&status_json(&listen[0])).len() == 3
+        voters(&status_json_tls(&listen[0], Some(&client_dir))).len() == 3
     });
 
     // The load: clients talk to the nodes directly (not through the proxies).
@@ -654,13 +720,15 @@ fn c02_faults_with_history_check() {
                 Arc::clone(&stop),
                 start,
                 Arc::clone(&ops),
+                ctls.clone(),
             ))
         })
         .collect();
 
     let leader_index = |nodes: &[Node]| -> Option<usize> {
         for addr in &listen {
-            let c = Client::with_timeout(vec![addr.clone()], Duration::from_millis(500));
+            let c = Client::with_timeout(vec![addr.clone()], Duration::from_millis(500))
+                .with_tls(ctls.clone());
             if let Ok(s) = rt.block_on(c.status()) {
                 if let Some(l) = s.leader {
                     return nodes.iter().position(|n| n.id == l);
@@ -724,7 +792,8 @@ fn c02_faults_with_history_check() {
         views = listen
             .iter()
             .map(|a| {
-                let c = Client::with_timeout(vec![a.clone()], Duration::from_secs(2));
+                let c = Client::with_timeout(vec![a.clone()], Duration::from_secs(2))
+                    .with_tls(ctls.clone());
                 rt.block_on(c.status())
                     .ok()
                     .map(|s| (s.events, s.event_hash, s.applied))
@@ -734,10 +803,17 @@ fn c02_faults_with_history_check() {
     });
     // A linearizable read through a follower sees the leader's log.
     let lin = rt
-        .block_on(Client::new(vec![listen[1].clone()]).read(0, 1, true))
+        .block_on(
+            Client::new(vec![listen[1].clone()])
+                .with_tls(ctls.clone())
+                .read(0, 1, true),
+        )
         .unwrap();
     assert!(!lin.is_empty());
-    let logs: Vec<Vec<Vec<u8>>> = listen.iter().map(|a| rt.block_on(read_all(a))).collect();
+    let logs: Vec<Vec<Vec<u8>>> = listen
+        .iter()
+        .map(|a| rt.block_on(read_all(a, ctls.clone())))
+        .collect();
     let ops = ops.lock().unwrap().clone();
     let elapsed = start.elapsed();
     let result = history::check(&ops, &logs);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use picloud::api::{ApiRequest, Status};
-use picloud::client::{Client, RequestError, Session};
+use picloud::client::{client_tls_from_dir, Client, ClientTls, RequestError, Session};
 use serde::Serialize;
 
 use crate::cli::{CertsCommand, Cli, ClusterCommand, LogCommand, OutputFormat};
@@ -48,6 +48,7 @@ pub fn run(cli: &Cli, cmd: &ClusterCommand) -> Result<Outcome> {
         return certs(c);
     }
     let addr = cluster_addr(cli)?;
+    let mut tls = None;
     if let ClusterCommand::Init { conn, .. }
     | ClusterCommand::Add { conn, .. }
     | ClusterCommand::Remove { conn, .. }
@@ -59,9 +60,11 @@ pub fn run(cli: &Cli, cmd: &ClusterCommand) -> Result<Outcome> {
             ))
             .into());
         }
+        tls = client_tls(conn.tls_dir.as_deref())?;
     }
     runtime()?.block_on(async move {
-        let client = Client::with_timeout(vec![addr.clone()], Duration::from_secs(60));
+        let client =
+            Client::with_timeout(vec![addr.clone()], Duration::from_secs(60)).with_tls(tls.clone());
         match cmd {
             // Local-socket commands are dispatched in `commands::run`.
             ClusterCommand::BootstrapCode { .. } | ClusterCommand::Recover { .. } => {
@@ -85,7 +88,7 @@ pub fn run(cli: &Cli, cmd: &ClusterCommand) -> Result<Outcome> {
                     .map_err(cluster_err)?;
                 print_admin(&msg, *output)?;
             }
-            ClusterCommand::Status { output, .. } => status(&client, *output).await?,
+            ClusterCommand::Status { output, .. } => status(&client, tls, *output).await?,
             ClusterCommand::Certs(_) => {}
         }
         Ok(Outcome::Success)
@@ -131,7 +134,13 @@ struct MemberJson {
     events: Option<u64>,
 }
 
-async fn status(client: &Client, output: OutputFormat) -> Result<()> {
+/// The client TLS material in `--tls-dir DIR`, if given.
+fn client_tls(dir: Option<&std::path::Path>) -> Result<Option<ClientTls>> {
+    dir.map(|d| client_tls_from_dir(d).map_err(|e| UsageError(format!("--tls-dir: {e}")).into()))
+        .transpose()
+}
+
+async fn status(client: &Client, tls: Option<ClientTls>, output: OutputFormat) -> Result<()> {
     let s: Status = client.status().await.map_err(cluster_err)?;
     let mut members = Vec::new();
     for m in &s.members {
@@ -139,6 +148,7 @@ async fn status(client: &Client, output: OutputFormat) -> Result<()> {
             Some(s.clone())
         } else {
             Client::with_timeout(vec![m.addr.clone()], Duration::from_secs(2))
+                .with_tls(tls.clone())
                 .status()
                 .await
                 .ok()
@@ -209,10 +219,12 @@ struct EventJson {
 /// `picloud log …` (a debugging and scripting tool; hidden from `--help`).
 pub fn run_log(cli: &Cli, cmd: &LogCommand) -> Result<Outcome> {
     let addr = cluster_addr(cli)?;
+    let (LogCommand::Append { conn, .. } | LogCommand::Read { conn, .. }) = cmd;
+    let tls = client_tls(conn.tls_dir.as_deref())?;
     runtime()?.block_on(async move {
-        let client = Client::with_timeout(vec![addr], Duration::from_secs(10));
+        let client = Client::with_timeout(vec![addr], Duration::from_secs(10)).with_tls(tls);
         match cmd {
-            LogCommand::Append { values } => {
+            LogCommand::Append { values, .. } => {
                 let mut session = Session::new()?;
                 for v in values {
                     let r = session
@@ -227,6 +239,7 @@ pub fn run_log(cli: &Cli, cmd: &LogCommand) -> Result<Outcome> {
                 limit,
                 linearizable,
                 output,
+                ..
             } => {
                 let mut next = *from;
                 let mut left = *limit;
@@ -400,8 +413,57 @@ fn certs(cmd: &CertsCommand) -> Result<Outcome> {
                 out.display()
             );
         }
+        CertsCommand::Client {
+            ca,
+            name,
+            out,
+            days,
+        } => {
+            let (ca_pem, issuer) = load_ca(ca)?;
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new())?;
+            p.distinguished_name.push(DnType::CommonName, name.as_str());
+            p.is_ca = IsCa::ExplicitNoCa;
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            p.use_authority_key_identifier_extension = true;
+            let (from, to) = validity(*days);
+            p.not_before = from.into();
+            p.not_after = to.into();
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+            let cert = p.signed_by(&key, &issuer)?;
+            mkdir(out)?;
+            write_new(&out.join("client.key"), &key.serialize_pem(), 0o600)?;
+            write_new(&out.join("client.pem"), &cert.pem(), 0o644)?;
+            write_new(&out.join("ca.pem"), &ca_pem, 0o644)?;
+            println!(
+                "client certificate for {name} written to {}: client.pem, client.key (0600), ca.pem; pass --tls-dir {} to `picloud cluster …` and `picloud log …`",
+                out.display(),
+                out.display()
+            );
+        }
     }
     Ok(Outcome::Success)
+}
+
+/// The CA certificate's PEM and an issuer from `ca/ca.pem` and `ca/ca.key`.
+fn load_ca(ca: &std::path::Path) -> Result<(String, rcgen::Issuer<'static, rcgen::KeyPair>)> {
+    let ca_pem = read(&ca.join("ca.pem"))?;
+    let ca_key = rcgen::KeyPair::from_pem(&read(&ca.join("ca.key"))?).map_err(|e| {
+        UsageError(format!(
+            "{}: not a private key: {e}",
+            ca.join("ca.key").display()
+        ))
+    })?;
+    if !ca_pem.contains("BEGIN CERTIFICATE") {
+        return Err(UsageError(format!(
+            "{}: not a PEM certificate",
+            ca.join("ca.pem").display()
+        ))
+        .into());
+    }
+    // Certificates name the CA by its subject and are signed by its key, so an issuer
+    // rebuilt from the same subject and the saved key chains to ca.pem.
+    Ok((ca_pem, rcgen::Issuer::new(ca_params()?, ca_key)))
 }
 
 /// From one hour ago (clock skew between nodes) to `days` from now.

@@ -153,17 +153,34 @@ async fn ensure_trust(cli: &Cli, url: &str, conn: &ClusterConnArgs) -> Result<()
     if expected.is_none() && trusted(cli, url)? {
         return Ok(());
     }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     // First contact: fetch the public CA certificate without verifying the server.
-    let probe = Target::unverified_for_ca(url)?;
-    let reply = probe
-        .call_unauthenticated(Method::GET, "/ca.pem", "application/x-pem-file", None)
-        .await?;
-    if !reply.status.is_success() {
-        bail!("GET /ca.pem at {url}: {}", reply.error_message());
+    let fetched = async {
+        let probe = Target::unverified_for_ca(url)?;
+        let reply = probe
+            .call_unauthenticated(Method::GET, "/ca.pem", "application/x-pem-file", None)
+            .await?;
+        if !reply.status.is_success() {
+            bail!("GET /ca.pem at {url}: {}", reply.error_message());
+        }
+        let pem = reply.body.to_vec();
+        let (got, _) = first_certificate(&pem)
+            .with_context(|| format!("{url} did not serve a CA certificate at /ca.pem"))?;
+        Ok((pem, got))
     }
-    let pem = reply.body.to_vec();
-    let (got, _) = first_certificate(&pem)
-        .with_context(|| format!("{} did not serve a CA certificate at /ca.pem", url))?;
+    .await;
+    let (pem, got) = match fetched {
+        Ok(x) => x,
+        // Nothing to trust and nobody to ask: the missing flag is the usage error.
+        Err(e) if expected.is_none() && !interactive => {
+            return Err(UsageError(format!(
+                "{url} is not trusted yet: pass --ca-fingerprint SHA256 (from the node's \
+                 console) or --ca FILE; fetching its CA to show the fingerprint failed: {e:#}"
+            ))
+            .into())
+        }
+        Err(e) => return Err(e),
+    };
     match &expected {
         Some(want) if *want == got => {}
         Some(want) => bail!(
@@ -173,7 +190,6 @@ async fn ensure_trust(cli: &Cli, url: &str, conn: &ClusterConnArgs) -> Result<()
             colons(want)
         ),
         None => {
-            let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
             if !interactive {
                 return Err(UsageError(format!(
                     "{url} is not trusted yet: its CA's SHA-256 fingerprint is {}. Compare it \

@@ -6,10 +6,12 @@
 //! transport (`RaftNode::serve_connection`), which also keeps its own listener, bound on the
 //! same IP at an ephemeral port, unused by peers. Peers reach the node at `--advertise` (default: the bound address).
 //!
-//! Node-to-node traffic is mutual TLS with `--tls-dir` (the splice forwards the TLS bytes; the
-//! handshake happens at picloud-raft's listener), or plaintext with `--insecure-loopback` when
-//! every address is loopback; the node refuses to start otherwise. The client protocol is not
-//! authenticated yet (docs/cluster.md).
+//! Node-to-node traffic is mutual TLS with `--tls-dir` (the handshake runs here, with the
+//! Raft transport's server configuration), or plaintext with `--insecure-loopback` when
+//! every address is loopback; the node refuses to start otherwise. With `--tls-dir` the client
+//! protocol is TLS too, with the same acceptor (a client certificate from the cluster CA is
+//! required): after the handshake the first decrypted byte tells the client magic from a Raft
+//! frame. Plaintext client connections are served only with `--insecure-loopback`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,17 @@ struct NodeState {
     advertise: String,
     peers: Vec<String>,
     node: RaftNode,
+    /// `--tls-dir`: the listener requires TLS with a client certificate from the cluster CA
+    /// for the client protocol too, and this node's own calls to other nodes (admin
+    /// forwarding, `hello`) present its certificate.
+    tls: Option<NodeTls>,
+}
+
+impl NodeState {
+    /// A client of other nodes' client protocol, with this node's certificate under TLS.
+    fn client(&self, addrs: Vec<String>, timeout: Duration) -> Client {
+        Client::with_timeout(addrs, timeout).with_tls(self.tls.as_ref().map(NodeTls::client_config))
+    }
 }
 
 fn node_id(data: &Path) -> Result<NodeId> {
@@ -209,6 +222,10 @@ async fn serve(args: &NodeArgs) -> Result<Outcome> {
     let local = listener.local_addr()?;
     let advertise = args.advertise.clone().unwrap_or_else(|| local.to_string());
     let connector = transport_security(args, &local, &advertise)?;
+    let tls = match &connector {
+        Connector::Tls(t) => Some(t.clone()),
+        _ => None,
+    };
     let mut config = NodeConfig::new(id, &data, format!("{}:0", local.ip()));
     config.connector = connector;
     config.advertise_addr = Some(advertise.clone());
@@ -222,6 +239,7 @@ async fn serve(args: &NodeArgs) -> Result<Outcome> {
         advertise: advertise.clone(),
         peers: args.peer.clone(),
         node,
+        tls,
     });
     let api = match &args.api {
         Some(addr) => {
@@ -274,28 +292,132 @@ async fn serve(args: &NodeArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// How long a connection may take to send its first bytes (and, under TLS, to finish the
+/// handshake).
+const FIRST_BYTES: Duration = Duration::from_secs(10);
+
 async fn connection(tcp: TcpStream, raft_addr: std::net::SocketAddr, state: Arc<NodeState>) {
     let _ = tcp.set_nodelay(true);
+    let _ = raft_addr;
     let mut first = [0u8; 1];
-    let is_client = match tokio::time::timeout(Duration::from_secs(10), tcp.peek(&mut first)).await
-    {
+    let is_client = match tokio::time::timeout(FIRST_BYTES, tcp.peek(&mut first)).await {
         Ok(Ok(1)) => first[0] == api::MAGIC[0],
         _ => return,
     };
-    if is_client {
-        serve_client(tcp, state).await;
-    } else {
-        // Node-to-node traffic: served in place by the Raft transport (its connector runs
-        // the TLS handshake), no splice to its own listener.
-        let _ = raft_addr;
-        if let Err(e) = state.node.serve_connection(tcp).await {
+    let Some(tls) = &state.tls else {
+        // `--insecure-loopback`: plaintext, dispatched by the first byte.
+        if is_client {
+            serve_client(tcp, state).await;
+        } else if let Err(e) = state.node.serve_connection(tcp).await {
             eprintln!("picloud-raft: refused a connection: {e}");
         }
+        return;
+    };
+    let peer = tcp
+        .peer_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    if is_client {
+        // A plaintext client on a TLS node: refused, whatever it asks.
+        eprintln!(
+            "picloud: refused a connection from {peer}: plaintext client protocol; this node \
+             requires TLS with a client certificate from the cluster CA"
+        );
+        return;
+    }
+    // One TLS acceptor for both protocols (the same as Raft's: a client certificate
+    // chaining to the cluster CA is required), then dispatch by the first decrypted byte:
+    // the client magic, or a Raft frame (whose length's first byte is at most 0x02).
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
+    let mut stream = match tokio::time::timeout(FIRST_BYTES, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            eprintln!(
+                "picloud-raft: refused a connection: {}",
+                picloud_raft::tls::handshake_error(&peer, e)
+            );
+            return;
+        }
+        Err(_) => return,
+    };
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(FIRST_BYTES, stream.read_exact(&mut byte)).await {
+        Ok(Ok(_)) => {}
+        _ => return,
+    }
+    let stream = Rewind {
+        first: Some(byte[0]),
+        inner: stream,
+    };
+    if byte[0] == api::MAGIC[0] {
+        serve_client(stream, state).await;
+    } else {
+        state.node.serve_stream(Box::new(stream)).await;
     }
 }
 
-async fn serve_client(tcp: TcpStream, state: Arc<NodeState>) {
-    let (mut r, w) = tcp.into_split();
+/// A stream that yields one byte already read from `inner` before `inner`'s own bytes.
+struct Rewind<S> {
+    first: Option<u8>,
+    inner: S,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Rewind<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if buf.remaining() > 0 {
+            if let Some(b) = self.first.take() {
+                buf.put_slice(&[b]);
+                return std::task::Poll::Ready(Ok(()));
+            }
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Rewind<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+async fn serve_client<S>(stream: S, state: Arc<NodeState>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut r, w) = tokio::io::split(stream);
     let mut magic = [0u8; 4];
     if r.read_exact(&mut magic).await.is_err() || magic != api::MAGIC {
         return;
@@ -452,7 +574,7 @@ where
             let Some(peer) = m.membership_config.membership().get_node(&l).cloned() else {
                 return Err(unavailable(format!("leader {l} has no known address")));
             };
-            let client = Client::with_timeout(vec![peer.api], Duration::from_secs(60));
+            let client = state.client(vec![peer.api], Duration::from_secs(60));
             client.admin(req).await.map_err(|e| match e {
                 RequestError::Cluster(c) => c,
                 other => unavailable(other),
@@ -462,8 +584,9 @@ where
     }
 }
 
-async fn hello(addr: &str) -> Result<Hello, ClientError> {
-    Client::with_timeout(vec![addr.to_string()], Duration::from_secs(3))
+async fn hello(state: &NodeState, addr: &str) -> Result<Hello, ClientError> {
+    state
+        .client(vec![addr.to_string()], Duration::from_secs(3))
         .hello()
         .await
         .map_err(|e| unavailable(format!("{addr}: {e}")))
@@ -498,7 +621,7 @@ async fn init(state: &NodeState) -> Result<String, ClientError> {
 }
 
 async fn admit(state: &NodeState, addr: &str) -> Result<String, ClientError> {
-    let h = hello(addr).await?;
+    let h = hello(state, addr).await?;
     if h.id == state.id {
         return Ok(format!("{addr} is node {} itself", h.id));
     }
