@@ -7,7 +7,7 @@ use picloud_http::{route_table, Access, Backend};
 use picloud_iam::jwt::{self, Claims, SigningKey};
 use ring::rand::SystemRandom;
 
-use crate::support::{Server, T0};
+use crate::support::{example, Server, T0};
 
 /// A concrete path for a route pattern (photo-app is the product the tests own).
 fn concrete(pattern: &str) -> String {
@@ -76,6 +76,12 @@ fn every_route_is_guarded_401_then_403() {
     let reader = s.token("test-reader");
     let other = s.token("other-app");
     let photo = s.token("photo-app");
+    // A product's own client (folded from its declaration): its token's audience is the
+    // product `home-hub`, so every guarded route below (photo-app's or the platform's)
+    // answers 403.
+    let r = s.apply(&example("home-hub"), None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let hub = s.token("home-hub");
     let mut wrong_aud = claims_of(&admin);
     wrong_aud.aud = "https://elsewhere.example/".into();
     let wrong_aud = sign_with_cluster_key(&s, &wrong_aud, jwt::TYP_ACCESS);
@@ -136,6 +142,12 @@ fn every_route_is_guarded_401_then_403() {
                     }
                     let r = call(Some(&wrong_aud));
                     assert_eq!(r.status, 403, "{what} with another audience: {}", r.body);
+                    let r = call(Some(&hub));
+                    assert_eq!(
+                        r.status, 403,
+                        "{what} as another product's client: {}",
+                        r.body
+                    );
                     let r = call(Some(&admin));
                     assert!(
                         ![401, 403].contains(&r.status),
