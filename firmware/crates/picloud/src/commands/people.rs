@@ -221,7 +221,7 @@ fn issue(
             let hours = issued.expires_in / 3600;
             println!("{what}");
             println!(
-                "{code_word}  {}  (single use, valid {}{})",
+                "{code_word:<18} {}  (single use, valid {}{})",
                 issued.code,
                 if hours >= 1 && issued.expires_in % 3600 == 0 {
                     format!("{hours} hours")
@@ -234,11 +234,12 @@ fn issue(
                     .map(|t| format!(", until {t}"))
                     .unwrap_or_default()
             );
-            println!("open             {}", issued.portal);
+            println!("{:<18} {}", "open", issued.portal);
             if issued.portal != r.portal {
                 println!(
-                    "                 (by the cluster's name: WebAuthn refuses IP addresses; \
-                     map the name to the node in /etc/hosts or through mDNS)"
+                    "{:<18} (by the cluster's name: WebAuthn refuses IP addresses; map the \
+                     name to the node in /etc/hosts or through mDNS)",
+                    ""
                 );
             }
         }
