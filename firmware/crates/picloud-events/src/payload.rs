@@ -194,6 +194,9 @@ catalogue! {
     ClientSecretRotatedV1 = "ClientSecretRotated" v 1;
     /// See [`AccessTokenRevokedV1`].
     AccessTokenRevokedV1 = "AccessTokenRevoked" v 1;
+    // ---- IAM (cluster-wide WebAuthn ceremonies) ----
+    /// See [`WebAuthnCeremonyFinishedV1`].
+    WebAuthnCeremonyFinishedV1 = "WebAuthnCeremonyFinished" v 1;
     // Append new variants here, never above.
 }
 

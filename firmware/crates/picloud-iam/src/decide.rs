@@ -25,6 +25,8 @@ pub const DEVICE_TTL_SECS: i64 = 600;
 pub const BOOTSTRAP_TTL_SECS: i64 = 15 * 60;
 /// Lifetime of a re-enrolment code (24 hours).
 pub const REENROLMENT_TTL_SECS: i64 = 24 * 3600;
+/// Lifetime of a WebAuthn ceremony, from `…/start` to `…/finish` (5 minutes).
+pub const CEREMONY_TTL_SECS: i64 = 5 * 60;
 /// Age after which the signing key is rotated (30 days).
 pub const KEY_ROTATION_SECS: i64 = 30 * 24 * 3600;
 /// How long a retired key stays in the JWKS: the longest token lifetime plus the leeway.
@@ -48,6 +50,9 @@ pub enum Rejection {
         /// unknown, expired or already used.
         why: &'static str,
     },
+    /// A WebAuthn ceremony that finished already (a replayed response) or expired.
+    #[error("the passkey ceremony {0}: start again")]
+    Ceremony(&'static str),
     /// An administrator exists; the bootstrap path is closed.
     #[error("the cluster already has an administrator; ask one for a re-enrolment code")]
     BootstrapClosed,
@@ -389,6 +394,19 @@ pub enum Command {
         /// The token's `exp`.
         expires: Timestamp,
     },
+    /// Finishes a WebAuthn ceremony: `then` (one of [`Command::EnrolFirstAdmin`],
+    /// [`Command::AddPasskey`], [`Command::ReEnrol`], [`Command::UsePasskey`]) is decided,
+    /// and a `WebAuthnCeremonyFinished` recording the challenge's digest is committed with
+    /// its events, so the same ceremony cannot finish again on any node. Refused when the
+    /// challenge finished already or the ceremony expired.
+    FinishCeremony {
+        /// SHA-256 of the ceremony's challenge.
+        challenge_hash: Sha256Digest,
+        /// When the ceremony expires (at most [`CEREMONY_TTL_SECS`] from now, plus leeway).
+        expires: Timestamp,
+        /// What the ceremony does.
+        then: Box<Command>,
+    },
     /// Recovery tier 3, on a node's console: an audit event and a re-enrolment code (or a
     /// new administrator when the identity does not exist).
     Recover {
@@ -624,6 +642,14 @@ pub fn decide(
     };
     if !state.initialised() && !matches!(command, Command::Initialise { .. }) {
         return Err(Rejection::NotInitialised);
+    }
+    if let Command::FinishCeremony {
+        challenge_hash,
+        expires,
+        then,
+    } = command
+    {
+        return finish_ceremony(state, challenge_hash, *expires, then, ctx);
     }
     match command {
         Command::Initialise {
@@ -1123,6 +1149,11 @@ pub fn decide(
                 });
             }
         }
+        Command::FinishCeremony { .. } => {
+            return Err(Rejection::Invariant(
+                "a ceremony is finished before the match",
+            ));
+        }
         Command::Recover {
             node,
             identity,
@@ -1157,6 +1188,64 @@ pub fn decide(
         }
     }
     out.finish(None, None)
+}
+
+/// [`Command::FinishCeremony`]: the ceremony is live and unfinished, `then` is a command
+/// that finishes one and is accepted; its events, then the ceremony's record.
+fn finish_ceremony(
+    state: &IamState,
+    challenge_hash: &Sha256Digest,
+    expires: Timestamp,
+    then: &Command,
+    ctx: &Context<'_>,
+) -> Result<Decision, Rejection> {
+    if !matches!(
+        then,
+        Command::EnrolFirstAdmin { .. }
+            | Command::AddPasskey { .. }
+            | Command::ReEnrol { .. }
+            | Command::UsePasskey { .. }
+    ) {
+        return Err(Rejection::Invalid(
+            "only a passkey enrolment or login finishes a ceremony".into(),
+        ));
+    }
+    if state.finished_ceremonies.contains_key(challenge_hash) {
+        return Err(Rejection::Ceremony(
+            "was finished already (a replayed response?)",
+        ));
+    }
+    if expires <= ctx.now {
+        return Err(Rejection::Ceremony("expired"));
+    }
+    // The adapter sets the expiry at `start`, so it is at most one lifetime away (plus
+    // leeway for another node's clock); refusing later ones keeps the record bounded.
+    if expires > secs(ctx.now, CEREMONY_TTL_SECS + crate::jwt::LEEWAY_SECS) {
+        return Err(Rejection::Invalid(
+            "the ceremony's expiry is beyond a ceremony lifetime".into(),
+        ));
+    }
+    let mut decision = decide(state, then, ctx)?;
+    if decision.refusal.is_some() {
+        return Ok(decision);
+    }
+    let index = u32::try_from(decision.events.len())
+        .map_err(|_| Rejection::Invariant("too many events"))?;
+    let record = Envelope::new(
+        ctx.iri,
+        EventId::derive(ctx.correlation_id, index),
+        ctx.now,
+        ctx.source.clone(),
+        ctx.correlation_id,
+        WebAuthnCeremonyFinishedV1 {
+            challenge_hash: *challenge_hash,
+            expires,
+        }
+        .into(),
+    )
+    .map_err(|_| Rejection::Invariant("catalogue type name refused by the iri builder"))?;
+    decision.events.push(record);
+    Ok(decision)
 }
 
 /// `client_credentials`: checks the client's secret digest and returns the grant of its

@@ -204,6 +204,11 @@ pub struct IamState {
     /// (at the next revocation, by the event's time), so the map holds at most the tokens
     /// revoked within one access-token lifetime.
     pub revoked_access: BTreeMap<String, Timestamp>,
+    /// Finished WebAuthn ceremonies: SHA-256 of the challenge → the ceremony's expiry. A
+    /// ceremony named here cannot finish again, on any node. An entry is dropped once its
+    /// expiry passed (at the next finished ceremony, by the event's time), so the map holds
+    /// at most the ceremonies finished within one ceremony lifetime.
+    pub finished_ceremonies: BTreeMap<Sha256Digest, Timestamp>,
     /// The code redeemed by the command being applied (to link it to its family).
     last_redeemed: Option<(CorrelationId, Sha256Digest)>,
 }
@@ -385,6 +390,15 @@ pub fn apply(state: &mut IamState, event: &Envelope) {
                 state.revoked_access.insert(p.jti, p.expires);
             }
         }
+        EventPayload::WebAuthnCeremonyFinishedV1(p) => {
+            // Prune by the event's time (the fold's "now"): deterministic on every node.
+            state.finished_ceremonies.retain(|_, exp| *exp > at);
+            if p.expires > at {
+                state
+                    .finished_ceremonies
+                    .insert(p.challenge_hash, p.expires);
+            }
+        }
         EventPayload::SigningKeyCreatedV1(p) => {
             let public = PublicKey::from_xy(p.kid.as_str(), p.x.as_slice(), p.y.as_slice());
             if !state.keys.contains_key(&p.kid) {
@@ -527,6 +541,7 @@ pub fn is_iam_event(payload: &EventPayload) -> bool {
         EventPayload::ProductDeletedV1(_)
             | EventPayload::ClientSecretRotatedV1(_)
             | EventPayload::AccessTokenRevokedV1(_)
+            | EventPayload::WebAuthnCeremonyFinishedV1(_)
             | EventPayload::IdentityCreatedV1(_)
             | EventPayload::PasskeyRegisteredV1(_)
             | EventPayload::PasskeyUsedV1(_)

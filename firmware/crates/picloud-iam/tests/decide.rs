@@ -13,7 +13,7 @@ use picloud_events::{
 };
 use picloud_iam::decide::{
     client_credentials, rotation_due, NewCa, NewClient, NewKey, NewPasskey, NewRefresh,
-    BOOTSTRAP_TTL_SECS, KEY_OVERLAP_SECS, KEY_ROTATION_SECS,
+    BOOTSTRAP_TTL_SECS, CEREMONY_TTL_SECS, KEY_OVERLAP_SECS, KEY_ROTATION_SECS,
 };
 use picloud_iam::{apply, decide, Command, Context, Decision, IamState, Rejection, Role};
 
@@ -895,6 +895,79 @@ fn a_revoked_access_token_is_refused_until_it_expires_then_pruned() {
     assert_eq!(
         w.state.revoked_access.keys().collect::<Vec<_>>(),
         vec!["jti-3"]
+    );
+    let mut replayed = IamState::default();
+    for e in &w.log {
+        let bytes = picloud_events::encode_log(e).unwrap();
+        apply(&mut replayed, &picloud_events::decode_log(&bytes).unwrap());
+    }
+    assert_eq!(replayed, w.state);
+}
+
+#[test]
+fn a_finished_ceremony_cannot_finish_again_and_its_record_is_pruned() {
+    let mut w = World::new();
+    let at = |w: &World, secs: i64| Timestamp::from_unix_millis(w.now + secs * 1000).unwrap();
+    let login = |challenge: u8, expires: Timestamp, count: u32| Command::FinishCeremony {
+        challenge_hash: h(challenge),
+        expires,
+        then: Box::new(Command::UsePasskey {
+            identity: name("alice"),
+            credential_id: vec![1; 16],
+            sign_count: count,
+        }),
+    };
+    let exp = at(&w, CEREMONY_TTL_SECS);
+    let d = w.ok(login(0xc1, exp, 1));
+    let types: Vec<_> = d.events.iter().map(|e| e.payload.type_name()).collect();
+    assert_eq!(types, ["PasskeyUsed", "WebAuthnCeremonyFinished"]);
+    // The same ceremony again, even with a counter that would pass: refused.
+    assert_eq!(
+        w.run(login(0xc1, exp, 2)).unwrap_err(),
+        Rejection::Ceremony("was finished already (a replayed response?)")
+    );
+    // An expired ceremony, and one claiming to live longer than a ceremony may.
+    assert_eq!(
+        w.run(login(0xc2, at(&w, 0), 2)).unwrap_err(),
+        Rejection::Ceremony("expired")
+    );
+    assert!(matches!(
+        w.run(login(0xc3, at(&w, 3600), 2)),
+        Err(Rejection::Invalid(_))
+    ));
+    // Only a passkey enrolment or login finishes a ceremony.
+    assert!(matches!(
+        w.run(Command::FinishCeremony {
+            challenge_hash: h(0xc4),
+            expires: exp,
+            then: Box::new(Command::IssueBootstrapCode { code_hash: h(0xb9) }),
+        }),
+        Err(Rejection::Invalid(_))
+    ));
+    // A refused inner command records nothing: the counter regression is refused as before.
+    assert!(matches!(
+        w.run(login(0xc5, exp, 1)),
+        Err(Rejection::CounterRegression { .. })
+    ));
+    assert!(!w.state.finished_ceremonies.contains_key(&h(0xc5)));
+    // An enrolment finishes a ceremony the same way.
+    let d = w.ok(Command::FinishCeremony {
+        challenge_hash: h(0xc6),
+        expires: exp,
+        then: Box::new(Command::AddPasskey {
+            identity: name("alice"),
+            passkey: passkey(2),
+        }),
+    });
+    assert_eq!(d.events.len(), 2);
+    assert_eq!(w.state.finished_ceremonies.len(), 2);
+    // Past their expiry, the next finished ceremony prunes the old records.
+    w.advance(CEREMONY_TTL_SECS + 1);
+    let later = at(&w, CEREMONY_TTL_SECS);
+    w.ok(login(0xc7, later, 3));
+    assert_eq!(
+        w.state.finished_ceremonies.keys().collect::<Vec<_>>(),
+        vec![&h(0xc7)]
     );
     let mut replayed = IamState::default();
     for e in &w.log {

@@ -351,6 +351,7 @@ pub fn project(iri: &IriBuilder, event: &Envelope) -> Result<Vec<Change>, Projec
         | EventPayload::DeviceCodeRedeemedV1(_)
         | EventPayload::ClientSecretRotatedV1(_)
         | EventPayload::AccessTokenRevokedV1(_)
+        | EventPayload::WebAuthnCeremonyFinishedV1(_)
         | EventPayload::SigningKeyCreatedV1(_)
         | EventPayload::SigningKeyRetiredV1(_)
         | EventPayload::RefreshTokenIssuedV1(_)

@@ -394,3 +394,17 @@ pub struct AccessTokenRevokedV1 {
     /// The token's `exp`: after it the token is refused anyway.
     pub expires: Timestamp,
 }
+
+/// Emitted when a WebAuthn ceremony (passkey registration or login) finishes, in the same
+/// commit as its outcome (`PasskeyRegistered`, `PasskeyUsed`, …). The ceremony's state
+/// travels sealed with the browser, not in the log; this record makes it single use on
+/// every node: the identity core refuses a challenge whose digest it holds, and drops the
+/// entry once `expires` passed (the ceremony is refused by its expiry anyway).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebAuthnCeremonyFinishedV1 {
+    /// SHA-256 of the ceremony's challenge.
+    pub challenge_hash: Sha256Digest,
+    /// When the ceremony would have expired.
+    pub expires: Timestamp,
+}

@@ -285,6 +285,11 @@ pub fn payloads() -> Vec<EventPayload> {
             expires: ts(1_795_795_461_000),
         }
         .into(),
+        WebAuthnCeremonyFinishedV1 {
+            challenge_hash: digest(0xce),
+            expires: ts(1_795_795_161_000),
+        }
+        .into(),
     ]
 }
 
