@@ -2,11 +2,18 @@
 //! administrator with the bootstrap code, adding a passkey, re-enrolling with a code,
 //! logging in (a portal session, or an OAuth authorization code).
 //!
-//! Ceremony state (the challenge) lives in this node's memory for five minutes and is
-//! removed by the first `finish` that names it, so a replayed response is refused; the
-//! browser talks to one node for a ceremony. The WebAuthn relying party is the cluster
-//! domain (`picloud.local`): open the portal at `https://<domain>[:port]` (a name, not an
-//! IP address: WebAuthn refuses IP origins).
+//! Ceremony state (webauthn-rs's registration or authentication state, with the
+//! challenge) is kept by no node: `…/start` seals it with the cluster KEK
+//! (ChaCha20-Poly1305, associated data `webauthn-register` or `webauthn-login`) together
+//! with who it is for and its expiry (five minutes), and hands it to the browser as the
+//! opaque `ceremony` token; `…/finish` opens it on whichever node the browser reaches, so
+//! a load balancer or a restarted node does not break a ceremony. A changed token does
+//! not open, a login token is refused by the enrolment call and the other way round, an
+//! expired one is refused. Single use is enforced by the log: the finishing command is
+//! wrapped in [`Command::FinishCeremony`], which commits the challenge's digest with the
+//! enrolment or login and is refused on every node once that digest is recorded. The
+//! WebAuthn relying party is the cluster domain (`picloud.local`): open the portal at
+//! `https://<domain>[:port]` (a name, not an IP address: WebAuthn refuses IP origins).
 
 #![allow(
     clippy::result_large_err,
@@ -14,7 +21,10 @@
 )]
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -22,12 +32,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use picloud_domain::Name;
-use picloud_events::ClientId;
+use picloud_events::{ClientId, Sha256Digest, Timestamp};
 use picloud_iam::decide::NewPasskey;
 use picloud_iam::jwt::Claims;
 use picloud_iam::{Command, Grant};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use webauthn_rs::prelude::{
     Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
     RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
@@ -38,9 +49,13 @@ use crate::portal::subject_name;
 use crate::{ApiError, AppState};
 
 /// How long a ceremony may take (ms).
-const CEREMONY_TTL_MS: i64 = 5 * 60 * 1000;
-/// Most ceremonies in flight on one node.
-const MAX_CEREMONIES: usize = 1024;
+const CEREMONY_TTL_MS: i64 = picloud_iam::decide::CEREMONY_TTL_SECS * 1000;
+/// The associated data of a sealed registration ceremony (enrolments).
+pub const REGISTER_PURPOSE: &str = "webauthn-register";
+/// The associated data of a sealed login ceremony.
+pub const LOGIN_PURPOSE: &str = "webauthn-login";
+/// The longest ceremony token accepted (base64 characters): far above a real one.
+const MAX_TOKEN_LEN: usize = 64 * 1024;
 
 /// What an OAuth authorization request asked for (validated by `/oauth2/authorize`).
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -66,6 +81,7 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
 }
 
+#[derive(Serialize, Deserialize)]
 enum Ceremony {
     Enrol {
         kind: Enrolment,
@@ -80,17 +96,44 @@ enum Ceremony {
     },
 }
 
+#[derive(Serialize, Deserialize)]
 enum Enrolment {
     FirstAdmin { code: String, display_name: String },
     Another,
     ReEnrol { code: String },
 }
 
-/// The node's passkey machinery.
+impl Ceremony {
+    fn purpose(&self) -> &'static str {
+        match self {
+            Self::Enrol { .. } => REGISTER_PURPOSE,
+            Self::Login { .. } => LOGIN_PURPOSE,
+        }
+    }
+}
+
+/// What a ceremony token seals.
+#[derive(Serialize, Deserialize)]
+struct SealedCeremony {
+    /// The challenge the browser's response must sign.
+    challenge: Vec<u8>,
+    /// Expiry (ms since the epoch).
+    expires: i64,
+    ceremony: Ceremony,
+}
+
+/// An opened ceremony token.
+struct Opened {
+    challenge_hash: Sha256Digest,
+    expires: Timestamp,
+    ceremony: Ceremony,
+}
+
+/// The node's passkey machinery. It holds no ceremony: those travel sealed with the
+/// browser (see the module docs).
 #[derive(Default)]
 pub struct Passkeys {
     webauthn: OnceLock<Result<Webauthn, String>>,
-    ceremonies: Mutex<HashMap<String, (i64, Ceremony)>>,
 }
 
 impl std::fmt::Debug for Passkeys {
@@ -216,41 +259,92 @@ impl Passkeys {
             .as_ref()
             .map_err(|e| internal(format!("webauthn: {e}")))
     }
+}
 
-    fn put(&self, state: &AppState, c: Ceremony) -> Result<String, Response> {
-        let now = state.identity().now().map_err(internal)?.unix_millis();
-        let id = state.identity().secret().map_err(internal)?;
-        let mut map = self
-            .ceremonies
-            .lock()
-            .map_err(|_| internal("ceremonies poisoned"))?;
-        map.retain(|_, (exp, _)| *exp > now);
-        if map.len() >= MAX_CEREMONIES {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "too many ceremonies in flight; retry in a minute",
-            )
-            .into_response());
-        }
-        map.insert(id.clone(), (now + CEREMONY_TTL_MS, c));
-        Ok(id)
+/// SHA-256 of a ceremony's challenge, as `WebAuthnCeremonyFinished` records it.
+fn challenge_digest(challenge: &[u8]) -> Sha256Digest {
+    Sha256Digest(Sha256::digest(challenge).into())
+}
+
+/// Seals `ceremony` for the browser: valid [`CEREMONY_TTL_MS`] from `now`.
+fn seal_ceremony(
+    state: &AppState,
+    ceremony: Ceremony,
+    challenge: &[u8],
+) -> Result<String, Response> {
+    let now = state.identity().now().map_err(internal)?.unix_millis();
+    let purpose = ceremony.purpose();
+    let plain = serde_json::to_vec(&SealedCeremony {
+        challenge: challenge.to_vec(),
+        expires: now.saturating_add(CEREMONY_TTL_MS),
+        ceremony,
+    })
+    .map_err(internal)?;
+    let sealed = state.identity().seal(purpose, &plain).map_err(internal)?;
+    Ok(URL_SAFE_NO_PAD.encode(sealed))
+}
+
+/// Opens a ceremony token for `purpose` at `now`: refused when it was changed, sealed by
+/// another cluster, made for the other purpose, or expired. Whether it finished already
+/// is the log's to say ([`Command::FinishCeremony`]).
+fn open_ceremony(
+    identity: &crate::Identity,
+    purpose: &str,
+    token: &str,
+    now: Timestamp,
+) -> Result<Opened, String> {
+    let unreadable = "the ceremony token is not valid (changed, cut, or from another \
+                      cluster): start again";
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(unreadable.into());
     }
-
-    /// Takes a ceremony out (so it cannot be finished twice).
-    fn take(&self, state: &AppState, id: &str) -> Result<Ceremony, Response> {
-        let now = state.identity().now().map_err(internal)?.unix_millis();
-        let mut map = self
-            .ceremonies
-            .lock()
-            .map_err(|_| internal("ceremonies poisoned"))?;
-        match map.remove(id) {
-            Some((exp, c)) if exp > now => Ok(c),
-            Some(_) => Err(refused("the ceremony expired: start again")),
-            None => Err(refused(
-                "unknown or already finished ceremony (a replayed response?)",
-            )),
+    let sealed = URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .map_err(|_| unreadable.to_owned())?;
+    let plain = match identity.open(purpose, &sealed) {
+        Ok(p) => p,
+        Err(_) => {
+            let other = if purpose == LOGIN_PURPOSE {
+                REGISTER_PURPOSE
+            } else {
+                LOGIN_PURPOSE
+            };
+            return Err(if identity.open(other, &sealed).is_ok() {
+                match purpose {
+                    LOGIN_PURPOSE => "that ceremony is an enrolment, not a login".into(),
+                    _ => "that ceremony is a login, not an enrolment".into(),
+                }
+            } else {
+                unreadable.into()
+            });
         }
+    };
+    let s: SealedCeremony = serde_json::from_slice(&plain).map_err(|_| unreadable.to_owned())?;
+    if s.ceremony.purpose() != purpose {
+        return Err(unreadable.into());
+    }
+    if s.expires <= now.unix_millis() {
+        return Err("the ceremony expired (5 minutes): start again".into());
+    }
+    Ok(Opened {
+        challenge_hash: challenge_digest(&s.challenge),
+        expires: Timestamp::from_unix_millis(s.expires).map_err(|_| unreadable.to_owned())?,
+        ceremony: s.ceremony,
+    })
+}
+
+/// Opens the token of a `finish` call on this node, now.
+fn take(state: &AppState, purpose: &str, token: &str) -> Result<Opened, Response> {
+    let now = state.identity().now().map_err(internal)?;
+    open_ceremony(state.identity(), purpose, token, now).map_err(refused)
+}
+
+/// Wraps the command that finishes a ceremony so the log records it as finished.
+fn finishing(opened: &Opened, then: Command) -> Command {
+    Command::FinishCeremony {
+        challenge_hash: opened.challenge_hash,
+        expires: opened.expires,
+        then: Box::new(then),
     }
 }
 
@@ -382,7 +476,8 @@ fn start_enrolment(
         Ok(x) => x,
         Err(e) => return internal(format!("webauthn: {e}")),
     };
-    match state.passkeys().put(
+    let challenge = ccr.public_key.challenge.clone();
+    match seal_ceremony(
         state,
         Ceremony::Enrol {
             kind,
@@ -390,8 +485,9 @@ fn start_enrolment(
             reg,
             label,
         },
+        &challenge,
     ) {
-        Ok(id) => ok_json(&json!({ "ceremony": id, "options": ccr })),
+        Ok(token) => ok_json(&json!({ "ceremony": token, "options": ccr })),
         Err(r) => r,
     }
 }
@@ -399,7 +495,7 @@ fn start_enrolment(
 /// The body of `POST /portal/api/enrol/finish`.
 #[derive(Debug, Deserialize)]
 pub struct EnrolFinish {
-    /// The ceremony id `…/start` answered.
+    /// The sealed ceremony token `…/start` answered.
     pub ceremony: String,
     /// The browser's registration response.
     pub credential: RegisterPublicKeyCredential,
@@ -412,29 +508,33 @@ pub(crate) async fn enrol_finish(State(state): State<AppState>, body: Bytes) -> 
         Ok(r) => r,
         Err(r) => return r,
     };
-    let (kind, identity, reg, label) = match state.passkeys().take(&state, &req.ceremony) {
-        Ok(Ceremony::Enrol {
-            kind,
-            identity,
-            reg,
-            label,
-        }) => (kind, identity, reg, label),
-        Ok(Ceremony::Login { .. }) => return bad("that ceremony is a login"),
+    let opened = match take(&state, REGISTER_PURPOSE, &req.ceremony) {
+        Ok(o) => o,
         Err(r) => return r,
     };
+    let Ceremony::Enrol {
+        kind,
+        identity,
+        reg,
+        label,
+    } = &opened.ceremony
+    else {
+        return bad("that ceremony is a login, not an enrolment");
+    };
+    let identity = identity.clone();
     let webauthn = match state.passkeys().webauthn(&state) {
         Ok(w) => w,
         Err(r) => return r,
     };
-    let new = match verify_registration(webauthn, &req.credential, &reg, &label) {
+    let new = match verify_registration(webauthn, &req.credential, reg, label) {
         Ok(n) => n,
         Err(e) => return refused(e),
     };
     let command = match kind {
         Enrolment::FirstAdmin { code, display_name } => Command::EnrolFirstAdmin {
-            code_hash: digest(&code),
+            code_hash: digest(code),
             identity: identity.clone(),
-            display_name,
+            display_name: display_name.clone(),
             passkey: new,
         },
         Enrolment::Another => Command::AddPasskey {
@@ -442,11 +542,11 @@ pub(crate) async fn enrol_finish(State(state): State<AppState>, body: Bytes) -> 
             passkey: new,
         },
         Enrolment::ReEnrol { code } => Command::ReEnrol {
-            code_hash: digest(&code),
+            code_hash: digest(code),
             passkey: new,
         },
     };
-    if let Err(r) = submit(&state, command).await {
+    if let Err(r) = submit(&state, finishing(&opened, command)).await {
         return r;
     }
     match session(&state, &identity) {
@@ -564,15 +664,17 @@ pub(crate) async fn login_start(State(state): State<AppState>, body: Bytes) -> R
         Ok(x) => x,
         Err(e) => return internal(format!("webauthn: {e}")),
     };
-    match state.passkeys().put(
+    let challenge = rcr.public_key.challenge.clone();
+    match seal_ceremony(
         &state,
         Ceremony::Login {
             identity,
             auth,
             authorize: req.authorize,
         },
+        &challenge,
     ) {
-        Ok(id) => ok_json(&json!({ "ceremony": id, "options": rcr })),
+        Ok(token) => ok_json(&json!({ "ceremony": token, "options": rcr })),
         Err(r) => r,
     }
 }
@@ -580,7 +682,7 @@ pub(crate) async fn login_start(State(state): State<AppState>, body: Bytes) -> R
 /// The body of `POST /portal/api/login/finish`.
 #[derive(Debug, Deserialize)]
 pub struct LoginFinish {
-    /// The ceremony id `login/start` answered.
+    /// The sealed ceremony token `login/start` answered.
     pub ceremony: String,
     /// The browser's assertion.
     pub credential: PublicKeyCredential,
@@ -594,20 +696,24 @@ pub(crate) async fn login_finish(State(state): State<AppState>, body: Bytes) -> 
         Ok(r) => r,
         Err(r) => return r,
     };
-    let (identity, auth, authorize) = match state.passkeys().take(&state, &req.ceremony) {
-        Ok(Ceremony::Login {
-            identity,
-            auth,
-            authorize,
-        }) => (identity, auth, authorize),
-        Ok(Ceremony::Enrol { .. }) => return bad("that ceremony is an enrolment"),
+    let opened = match take(&state, LOGIN_PURPOSE, &req.ceremony) {
+        Ok(o) => o,
         Err(r) => return r,
     };
+    let Ceremony::Login {
+        identity,
+        auth,
+        authorize,
+    } = &opened.ceremony
+    else {
+        return bad("that ceremony is an enrolment, not a login");
+    };
+    let (identity, authorize) = (identity.clone(), authorize.clone());
     let webauthn = match state.passkeys().webauthn(&state) {
         Ok(w) => w,
         Err(r) => return r,
     };
-    let result = match verify_assertion(webauthn, &req.credential, &auth) {
+    let result = match verify_assertion(webauthn, &req.credential, auth) {
         Ok(r) => r,
         Err(e) => return refused(e),
     };
@@ -616,7 +722,7 @@ pub(crate) async fn login_finish(State(state): State<AppState>, body: Bytes) -> 
         credential_id: result.credential_id,
         sign_count: result.sign_count,
     };
-    if let Err(r) = submit(&state, used).await {
+    if let Err(r) = submit(&state, finishing(&opened, used)).await {
         return r;
     }
     let Some(a) = authorize else {

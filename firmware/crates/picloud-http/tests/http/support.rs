@@ -16,6 +16,9 @@ use picloud_http::{
 use picloud_iam::decide::NewClient;
 use picloud_iam::{Grant, Role};
 
+/// The cluster key-encryption key of the test cluster.
+pub const KEK: [u8; 32] = [7u8; 32];
+
 /// The test clock starts here (ms since the epoch).
 pub const T0: i64 = 1_795_794_861_000;
 
@@ -111,9 +114,53 @@ impl Server {
                 .with_node(Name::parse("dev").unwrap())
                 .with_ca_fingerprint(ca.fingerprint()),
         );
-        let identity = Arc::new(Identity::new([7u8; 32], clock));
+        let identity = Arc::new(Identity::new(KEK, clock));
         let bootstrap_code = init_identity(&backend, &identity, &ca);
         let admin_token = token_for(&backend, &identity, "test-admin");
+        Self::serve(
+            ca,
+            dir,
+            backend,
+            identity,
+            clock_ms,
+            admin_token,
+            bootstrap_code,
+        )
+    }
+
+    /// Another node of the same cluster: a fresh `AppState` (nothing in memory) over the
+    /// same log (backend) and clock, with the cluster key `kek` (the cluster's is [`KEK`]).
+    /// Dropping a server and calling this is also what a restarted node looks like.
+    #[allow(dead_code, reason = "used by the passkey tests")]
+    pub fn peer(&self, kek: [u8; 32]) -> Server {
+        let dir = temp_dir();
+        let ca = ClusterCa::from_pem(self.ca.cert_pem(), self.ca.key_pem()).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.cert_pem()).unwrap();
+        let c = Arc::clone(&self.clock_ms);
+        let clock: Clock =
+            Arc::new(move || Timestamp::from_unix_millis(c.load(Ordering::SeqCst)).ok());
+        let identity = Arc::new(Identity::new(kek, clock));
+        Self::serve(
+            ca,
+            dir,
+            Arc::clone(&self.backend),
+            identity,
+            Arc::clone(&self.clock_ms),
+            self.admin_token.clone(),
+            self.bootstrap_code.clone(),
+        )
+    }
+
+    fn serve(
+        ca: ClusterCa,
+        dir: PathBuf,
+        backend: Arc<MemoryBackend>,
+        identity: Arc<Identity>,
+        clock_ms: Arc<AtomicI64>,
+        admin_token: String,
+        bootstrap_code: String,
+    ) -> Server {
+        let ca_file = dir.join("ca.pem");
         let tls = ca.server_tls(&[]).unwrap();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,14 +1,15 @@
 //! Passkeys end to end over HTTPS, with a software authenticator (webauthn-authenticator-rs
 //! `SoftPasskey`) standing in for the browser: bootstrap enrolment, single-use bootstrap
 //! code, replayed responses, login, a second passkey, the authorization-code flow with
-//! PKCE, device approval, re-enrolment.
+//! PKCE, device approval, re-enrolment; ceremonies started on one node and finished on
+//! another or after a restart (the sealed ceremony token), and their refusals.
 
 use picloud_http::Backend;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
-use crate::support::{secret, Server};
+use crate::support::{secret, Server, KEK};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -376,4 +377,172 @@ fn device_approval_and_re_enrolment_with_a_code() {
         ],
     );
     assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// `login/start` on `at`: the start answer and the software authenticator's assertion.
+fn login_response(
+    at: &Server,
+    key: &mut SoftPasskey,
+    name: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    let r = post(
+        at,
+        "/portal/api/login/start",
+        &serde_json::json!({ "name": name }),
+        None,
+    );
+    assert_eq!(r.status, 200, "login start: {}", r.body);
+    let j = r.json();
+    let rcr: RequestChallengeResponse = serde_json::from_value(j["options"].clone()).unwrap();
+    let credential = key.do_authentication(origin(at), rcr).unwrap();
+    (j, serde_json::to_value(credential).unwrap())
+}
+
+fn refused_with(r: &crate::support::Reply, text: &str) {
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains(text), "wanted {text:?} in {}", r.body);
+}
+
+#[test]
+fn a_ceremony_finishes_on_another_node_or_after_a_restart_and_only_once() {
+    let s = Server::start();
+    let mut key = SoftPasskey::new(true);
+    let done = enrol(
+        &s,
+        &mut key,
+        "/portal/api/setup/start",
+        serde_json::json!({"code": s.bootstrap_code, "name": "alice"}),
+        None,
+    );
+    let session = done["session"].as_str().unwrap().to_owned();
+    assert_eq!(s.backend.iam().finished_ceremonies.len(), 1);
+
+    // Started on node A, finished on node B (same log, same cluster key): a load balancer.
+    let b = s.peer(KEK);
+    let (start, credential) = login_response(&s, &mut key, "alice");
+    assert!(start["ceremony"].as_str().unwrap().len() > 40);
+    let finish = serde_json::json!({ "ceremony": start["ceremony"], "credential": credential });
+    let r = post(&b, "/portal/api/login/finish", &finish, None);
+    assert_eq!(r.status, 200, "finish on another node: {}", r.body);
+    assert!(r.json()["session"].is_string());
+    // The same response replayed, to either node: the log knows the ceremony finished.
+    for node in [&s, &b] {
+        let replay = post(node, "/portal/api/login/finish", &finish, None);
+        refused_with(&replay, "finished already");
+    }
+
+    // Started on B, B restarts (a new process: nothing in memory), finished on the new B.
+    let (start, credential) = login_response(&b, &mut key, "alice");
+    drop(b);
+    let restarted = s.peer(KEK);
+    let finish = serde_json::json!({ "ceremony": start["ceremony"], "credential": credential });
+    let r = post(&restarted, "/portal/api/login/finish", &finish, None);
+    assert_eq!(r.status, 200, "finish after a restart: {}", r.body);
+    refused_with(
+        &post(&restarted, "/portal/api/login/finish", &finish, None),
+        "finished already",
+    );
+
+    // An enrolment started on one node finishes on another as well (a second passkey).
+    let mut key2 = SoftPasskey::new(true);
+    let r = post(
+        &s,
+        "/portal/api/passkey/start",
+        &serde_json::json!({}),
+        Some(&session),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let enrol_start = r.json();
+    let ccr: CreationChallengeResponse =
+        serde_json::from_value(enrol_start["options"].clone()).unwrap();
+    let registration = key2.do_registration(origin(&s), ccr).unwrap();
+
+    // Each token is refused by the other kind of call, with a clear error.
+    let (login_start, assertion) = login_response(&s, &mut key, "alice");
+    refused_with(
+        &post(
+            &restarted,
+            "/portal/api/enrol/finish",
+            &serde_json::json!({ "ceremony": login_start["ceremony"], "credential": registration }),
+            None,
+        ),
+        "that ceremony is a login, not an enrolment",
+    );
+    refused_with(
+        &post(
+            &restarted,
+            "/portal/api/login/finish",
+            &serde_json::json!({ "ceremony": enrol_start["ceremony"], "credential": assertion }),
+            None,
+        ),
+        "that ceremony is an enrolment, not a login",
+    );
+    // A changed token does not open.
+    let token = login_start["ceremony"].as_str().unwrap();
+    let mut chars: Vec<char> = token.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let tampered: String = chars.into_iter().collect();
+    refused_with(
+        &post(
+            &restarted,
+            "/portal/api/login/finish",
+            &serde_json::json!({ "ceremony": tampered, "credential": assertion }),
+            None,
+        ),
+        "the ceremony token is not valid",
+    );
+    refused_with(
+        &post(
+            &restarted,
+            "/portal/api/login/finish",
+            &serde_json::json!({ "ceremony": "c1", "credential": assertion }),
+            None,
+        ),
+        "the ceremony token is not valid",
+    );
+    // A node with another cluster key (another cluster) cannot open it.
+    let stranger = s.peer([8u8; 32]);
+    refused_with(
+        &post(
+            &stranger,
+            "/portal/api/login/finish",
+            &serde_json::json!({ "ceremony": login_start["ceremony"], "credential": assertion }),
+            None,
+        ),
+        "the ceremony token is not valid",
+    );
+    // None of the refusals spent the ceremonies: both still finish, on another node.
+    let r = post(
+        &restarted,
+        "/portal/api/enrol/finish",
+        &serde_json::json!({ "ceremony": enrol_start["ceremony"], "credential": registration }),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        &restarted,
+        "/portal/api/login/finish",
+        &serde_json::json!({ "ceremony": login_start["ceremony"], "credential": assertion }),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A ceremony expires after five minutes, whichever node sees it.
+    let (start, credential) = login_response(&s, &mut key2, "alice");
+    s.clock_ms
+        .fetch_add(5 * 60 * 1000 + 1, std::sync::atomic::Ordering::SeqCst);
+    let finish = serde_json::json!({ "ceremony": start["ceremony"], "credential": credential });
+    for node in [&s, &restarted] {
+        refused_with(
+            &post(node, "/portal/api/login/finish", &finish, None),
+            "the ceremony expired",
+        );
+    }
+    // Login, re-enrolment/enrolment and setup: every finished ceremony is in the log,
+    // and the records of expired ones are pruned at the next.
+    let finished = s.backend.iam().finished_ceremonies.len();
+    assert_eq!(finished, 5, "setup, 3 logins, 1 enrolment");
+    login(&s, &mut key2, "alice", None);
+    assert_eq!(s.backend.iam().finished_ceremonies.len(), 1);
 }
