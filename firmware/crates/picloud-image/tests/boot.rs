@@ -176,48 +176,80 @@ fn boots_to_the_api_and_keeps_data_across_a_reset() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `picloud cluster init` from the host's CLI through the forwarded node port.
+/// `picloud cluster init` from the host's CLI through the forwarded HTTPS API port: trust on
+/// first contact by the CA fingerprint the node's console shows, init without a token (the
+/// node is uninitialised), a second init refused with 409, and the saved CA verifying the
+/// node afterwards.
 #[test]
-#[ignore = "blocked: `picloud node` refuses a non-loopback --listen (plaintext only on loopback until \
-            mTLS; docs/firmware.md, picloud.listen), so no forwarded port can reach the node protocol; \
-            run with --ignored once the node accepts one"]
 fn host_cli_cluster_init_against_the_booted_node() {
     if missing() {
         return;
     }
     let host = common::host_picloud();
     let _q = QEMU.lock().unwrap_or_else(|e| e.into_inner());
-    let (mut fw, _disk, dir) = firmware("boot-cluster-init", "", "picloud.listen=0.0.0.0:7070");
+    let (mut fw, _disk, dir) = firmware("boot-cluster-init", "", "");
     let r = fw.start().unwrap();
     r.wait_for("PICLOUD-NODE-STARTED pid=", BOOT_TIMEOUT)
         .unwrap();
     wait_health(&r, fw.api_port);
-    let out = std::process::Command::new(&host)
-        .args([
-            "cluster",
-            "init",
-            "--cluster",
-            &format!("127.0.0.1:{}", fw.node_port),
-        ])
-        .env("HOME", &dir)
-        .output()
-        .unwrap();
+    let fingerprint = ca_fingerprint(&r);
+    let url = format!("https://127.0.0.1:{}/", fw.api_port);
+    let cli = |args: &[&str]| {
+        std::process::Command::new(&host)
+            .args(args)
+            .env("HOME", &dir)
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env_remove("PICLOUD_CLUSTER")
+            .env_remove("PICLOUD_CA")
+            .env_remove("PICLOUD_TOKEN")
+            .env_remove("PICLOUD_CREDENTIAL")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let show = |out: &std::process::Output| {
+        format!(
+            "exit {:?}\n{}{}\nconsole:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            r.console_lines().join("\n")
+        )
+    };
+    let out = cli(&[
+        "cluster",
+        "init",
+        "--cluster",
+        &url,
+        "--ca-fingerprint",
+        &fingerprint,
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "picloud cluster init: {}", show(&out));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        out.status.success(),
-        "picloud cluster init: {}{}\nconsole:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        r.console_lines().join("\n")
+        reply["summary"]
+            .to_string()
+            .contains("initialised a cluster with node"),
+        "{}",
+        show(&out)
     );
-    let url = format!("https://127.0.0.1:{}/api/cluster", fw.api_port);
-    let ok = (0..60).any(|_| {
-        let b = curl(&["-f", &url]).unwrap_or_default();
-        b.contains("leader") || {
-            std::thread::sleep(Duration::from_millis(500));
-            false
-        }
-    });
-    assert!(ok, "GET /api/cluster never showed a leader");
+    assert_eq!(
+        reply["voters"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        show(&out)
+    );
+    // The node is initialised now: init is refused (409), through the CA saved above.
+    let out = cli(&["cluster", "init", "--cluster", &url]);
+    assert_eq!(out.status.code(), Some(1), "second init: {}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already initialised") && err.contains("409"),
+        "second init: {}",
+        show(&out)
+    );
     fw.kill(r).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
