@@ -417,31 +417,60 @@ pub struct SetupStart {
     pub label: Option<String>,
 }
 
+/// What a handler ends with: its answer, or the error answer that stopped it early.
+type Answer = Result<Response, Response>;
+
+fn respond(answer: Answer) -> Response {
+    answer.unwrap_or_else(|r| r)
+}
+
+/// The shared second half of every `…/start`: seals `ceremony` (with the challenge of
+/// `options`) and answers `{ceremony, options}`.
+fn begin(
+    state: &AppState,
+    ceremony: Ceremony,
+    challenge: &[u8],
+    options: &impl Serialize,
+) -> Answer {
+    let token = seal_ceremony(state, ceremony, challenge)?;
+    Ok(ok_json(&json!({ "ceremony": token, "options": options })))
+}
+
+/// The shared first half of every `…/finish`: the request body, its ceremony token opened
+/// for `purpose` on this node, and the relying party to verify the response with.
+fn resume<'s, T: serde::de::DeserializeOwned>(
+    state: &'s AppState,
+    body: &[u8],
+    purpose: &str,
+    token: impl Fn(&T) -> &str,
+) -> Result<(T, Opened, &'s Webauthn), Response> {
+    let req: T = parse(body)?;
+    let opened = take(state, purpose, token(&req))?;
+    let webauthn = state.passkeys().webauthn(state)?;
+    Ok((req, opened, webauthn))
+}
+
 /// `POST /portal/api/setup/start`: the bootstrap code and the first administrator's name.
 pub(crate) async fn setup_start(State(state): State<AppState>, body: Bytes) -> Response {
-    let req: SetupStart = match parse(&body) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    respond(setup(&state, &body))
+}
+
+fn setup(state: &AppState, body: &[u8]) -> Answer {
+    let req: SetupStart = parse(body)?;
     let code = normalise_code(&req.code);
-    let identity = match person_name(&req.name) {
-        Ok(n) => n,
-        Err(e) => return bad(e),
-    };
+    let identity = person_name(&req.name).map_err(bad)?;
     let iam = state.backend().iam();
     if iam.has_admin() {
-        return refused("the cluster already has an administrator");
+        return Err(refused("the cluster already has an administrator"));
     }
-    let Ok(now) = state.identity().now() else {
-        return internal("clock");
-    };
+    let now = state.identity().now().map_err(|_| internal("clock"))?;
     match iam.bootstrap.get(&digest(&code)) {
         Some(c) if !c.used && c.expires > now => {}
-        _ => return refused("the bootstrap code is unknown, used or expired"),
+        _ => return Err(refused("the bootstrap code is unknown, used or expired")),
     }
     let display_name = req.display_name.unwrap_or_else(|| identity.to_string());
     start_enrolment(
-        &state,
+        state,
         identity,
         &display_name,
         Enrolment::FirstAdmin {
@@ -458,38 +487,28 @@ fn start_enrolment(
     display_name: &str,
     kind: Enrolment,
     label: String,
-) -> Response {
-    let webauthn = match state.passkeys().webauthn(state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let webauthn = state.passkeys().webauthn(state)?;
     let exclude: Vec<_> = stored_passkeys(state, &identity)
         .iter()
         .map(|p| p.cred_id().clone())
         .collect();
-    let (ccr, reg) = match webauthn.start_passkey_registration(
-        user_id(&identity),
-        identity.as_str(),
-        display_name,
-        Some(exclude),
-    ) {
-        Ok(x) => x,
-        Err(e) => return internal(format!("webauthn: {e}")),
-    };
+    let (ccr, reg) = webauthn
+        .start_passkey_registration(
+            user_id(&identity),
+            identity.as_str(),
+            display_name,
+            Some(exclude),
+        )
+        .map_err(|e| internal(format!("webauthn: {e}")))?;
     let challenge = ccr.public_key.challenge.clone();
-    match seal_ceremony(
-        state,
-        Ceremony::Enrol {
-            kind,
-            identity,
-            reg,
-            label,
-        },
-        &challenge,
-    ) {
-        Ok(token) => ok_json(&json!({ "ceremony": token, "options": ccr })),
-        Err(r) => r,
-    }
+    let ceremony = Ceremony::Enrol {
+        kind,
+        identity,
+        reg,
+        label,
+    };
+    begin(state, ceremony, &challenge, &ccr)
 }
 
 /// The body of `POST /portal/api/enrol/finish`.
@@ -504,14 +523,12 @@ pub struct EnrolFinish {
 /// `POST /portal/api/enrol/finish`: finishes any enrolment (first admin, another passkey,
 /// re-enrolment). Answers a portal session token.
 pub(crate) async fn enrol_finish(State(state): State<AppState>, body: Bytes) -> Response {
-    let req: EnrolFinish = match parse(&body) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let opened = match take(&state, REGISTER_PURPOSE, &req.ceremony) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+    respond(finish_enrolment(&state, &body).await)
+}
+
+async fn finish_enrolment(state: &AppState, body: &[u8]) -> Answer {
+    let (req, opened, webauthn) =
+        resume(state, body, REGISTER_PURPOSE, |r: &EnrolFinish| &r.ceremony)?;
     let Ceremony::Enrol {
         kind,
         identity,
@@ -519,17 +536,9 @@ pub(crate) async fn enrol_finish(State(state): State<AppState>, body: Bytes) -> 
         label,
     } = &opened.ceremony
     else {
-        return bad("that ceremony is a login, not an enrolment");
+        return Err(bad("that ceremony is a login, not an enrolment"));
     };
-    let identity = identity.clone();
-    let webauthn = match state.passkeys().webauthn(&state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let new = match verify_registration(webauthn, &req.credential, reg, label) {
-        Ok(n) => n,
-        Err(e) => return refused(e),
-    };
+    let new = verify_registration(webauthn, &req.credential, reg, label).map_err(refused)?;
     let command = match kind {
         Enrolment::FirstAdmin { code, display_name } => Command::EnrolFirstAdmin {
             code_hash: digest(code),
@@ -546,13 +555,11 @@ pub(crate) async fn enrol_finish(State(state): State<AppState>, body: Bytes) -> 
             passkey: new,
         },
     };
-    if let Err(r) = submit(&state, finishing(&opened, command)).await {
-        return r;
-    }
-    match session(&state, &identity) {
-        Ok(token) => ok_json(&json!({ "identity": identity.as_str(), "session": token })),
-        Err(r) => r,
-    }
+    submit(state, finishing(&opened, command)).await?;
+    let token = session(state, identity)?;
+    Ok(ok_json(
+        &json!({ "identity": identity.as_str(), "session": token }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -573,20 +580,24 @@ pub(crate) async fn passkey_start(
     let Some(identity) = subject_name(&state, &claims) else {
         return bad("the token's subject is not an identity of this cluster");
     };
-    let display = state
-        .backend()
-        .iam()
-        .identities
-        .get(&identity)
-        .map(|i| i.display_name.clone())
-        .unwrap_or_else(|| identity.to_string());
-    start_enrolment(
+    let display = display_name(&state, &identity);
+    respond(start_enrolment(
         &state,
         identity,
         &display,
         Enrolment::Another,
         req.label.unwrap_or_else(|| "second passkey".into()),
-    )
+    ))
+}
+
+fn display_name(state: &AppState, identity: &Name) -> String {
+    state
+        .backend()
+        .iam()
+        .identities
+        .get(identity)
+        .map(|i| i.display_name.clone())
+        .unwrap_or_else(|| identity.to_string())
 }
 
 /// The body of `POST /portal/api/reenrol/start`.
@@ -599,28 +610,22 @@ pub struct ReEnrolStart {
 
 /// `POST /portal/api/reenrol/start`: a re-enrolment code (recovery tier 1 or 3).
 pub(crate) async fn reenrol_start(State(state): State<AppState>, body: Bytes) -> Response {
-    let req: ReEnrolStart = match parse(&body) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
+    respond(reenrol(&state, &body))
+}
+
+fn reenrol(state: &AppState, body: &[u8]) -> Answer {
+    let req: ReEnrolStart = parse(body)?;
     let code = normalise_code(&req.code);
-    let iam = state.backend().iam();
-    let Ok(now) = state.identity().now() else {
-        return internal("clock");
-    };
-    let Some(identity) = (match iam.reenrolment.get(&digest(&code)) {
+    let now = state.identity().now().map_err(|_| internal("clock"))?;
+    let Some(identity) = (match state.backend().iam().reenrolment.get(&digest(&code)) {
         Some(c) if !c.used && c.expires > now => c.identity.clone(),
         _ => None,
     }) else {
-        return refused("the re-enrolment code is unknown, used or expired");
+        return Err(refused("the re-enrolment code is unknown, used or expired"));
     };
-    let display = iam
-        .identities
-        .get(&identity)
-        .map(|i| i.display_name.clone())
-        .unwrap_or_else(|| identity.to_string());
+    let display = display_name(state, &identity);
     start_enrolment(
-        &state,
+        state,
         identity,
         &display,
         Enrolment::ReEnrol { code },
@@ -640,43 +645,30 @@ pub struct LoginStart {
 
 /// `POST /portal/api/login/start`: `{name, authorize?}` → the assertion options.
 pub(crate) async fn login_start(State(state): State<AppState>, body: Bytes) -> Response {
-    let req: LoginStart = match parse(&body) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let Ok(identity) = person_name(&req.name) else {
-        return refused("no such person or no passkey");
-    };
-    let keys = stored_passkeys(&state, &identity);
+    respond(start_login(&state, &body))
+}
+
+fn start_login(state: &AppState, body: &[u8]) -> Answer {
+    let req: LoginStart = parse(body)?;
+    let identity = person_name(&req.name).map_err(|_| refused("no such person or no passkey"))?;
+    let keys = stored_passkeys(state, &identity);
     if keys.is_empty() {
-        return refused("no such person or no passkey");
+        return Err(refused("no such person or no passkey"));
     }
     if let Some(a) = &req.authorize {
-        if let Err(e) = check_authorize(&state, a) {
-            return bad(e);
-        }
+        check_authorize(state, a).map_err(bad)?;
     }
-    let webauthn = match state.passkeys().webauthn(&state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let (rcr, auth) = match webauthn.start_passkey_authentication(&keys) {
-        Ok(x) => x,
-        Err(e) => return internal(format!("webauthn: {e}")),
-    };
+    let webauthn = state.passkeys().webauthn(state)?;
+    let (rcr, auth) = webauthn
+        .start_passkey_authentication(&keys)
+        .map_err(|e| internal(format!("webauthn: {e}")))?;
     let challenge = rcr.public_key.challenge.clone();
-    match seal_ceremony(
-        &state,
-        Ceremony::Login {
-            identity,
-            auth,
-            authorize: req.authorize,
-        },
-        &challenge,
-    ) {
-        Ok(token) => ok_json(&json!({ "ceremony": token, "options": rcr })),
-        Err(r) => r,
-    }
+    let ceremony = Ceremony::Login {
+        identity,
+        auth,
+        authorize: req.authorize,
+    };
+    begin(state, ceremony, &challenge, &rcr)
 }
 
 /// The body of `POST /portal/api/login/finish`.
@@ -692,52 +684,35 @@ pub struct LoginFinish {
 /// counter (refusing a regression), then answers a portal session, or for an OAuth
 /// request the redirect carrying a fresh authorization code.
 pub(crate) async fn login_finish(State(state): State<AppState>, body: Bytes) -> Response {
-    let req: LoginFinish = match parse(&body) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let opened = match take(&state, LOGIN_PURPOSE, &req.ceremony) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+    respond(finish_login(&state, &body).await)
+}
+
+async fn finish_login(state: &AppState, body: &[u8]) -> Answer {
+    let (req, opened, webauthn) =
+        resume(state, body, LOGIN_PURPOSE, |r: &LoginFinish| &r.ceremony)?;
     let Ceremony::Login {
         identity,
         auth,
         authorize,
     } = &opened.ceremony
     else {
-        return bad("that ceremony is an enrolment, not a login");
+        return Err(bad("that ceremony is an enrolment, not a login"));
     };
-    let (identity, authorize) = (identity.clone(), authorize.clone());
-    let webauthn = match state.passkeys().webauthn(&state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let result = match verify_assertion(webauthn, &req.credential, auth) {
-        Ok(r) => r,
-        Err(e) => return refused(e),
-    };
+    let result = verify_assertion(webauthn, &req.credential, auth).map_err(refused)?;
     let used = Command::UsePasskey {
         identity: identity.clone(),
         credential_id: result.credential_id,
         sign_count: result.sign_count,
     };
-    if let Err(r) = submit(&state, finishing(&opened, used)).await {
-        return r;
-    }
+    submit(state, finishing(&opened, used)).await?;
     let Some(a) = authorize else {
-        return match session(&state, &identity) {
-            Ok(token) => ok_json(&json!({ "identity": identity.as_str(), "session": token })),
-            Err(r) => r,
-        };
+        let token = session(state, identity)?;
+        return Ok(ok_json(
+            &json!({ "identity": identity.as_str(), "session": token }),
+        ));
     };
-    let code = match state.identity().secret() {
-        Ok(c) => c,
-        Err(e) => return internal(e),
-    };
-    let Ok(client_id) = ClientId::new(a.client_id.clone()) else {
-        return bad("bad client_id");
-    };
+    let code = state.identity().secret().map_err(internal)?;
+    let client_id = ClientId::new(a.client_id.clone()).map_err(|_| bad("bad client_id"))?;
     let command = Command::IssueAuthorizationCode {
         code_hash: digest(&code),
         client_id,
@@ -748,12 +723,10 @@ pub(crate) async fn login_finish(State(state): State<AppState>, body: Bytes) -> 
         scope: a.scope.clone().unwrap_or_else(|| "openid".into()),
         nonce: a.nonce.clone(),
     };
-    if let Err(r) = submit(&state, command).await {
-        return r;
-    }
+    submit(state, command).await?;
     let mut query = vec![("code", code)];
-    if let Some(s) = a.state {
-        query.push(("state", s));
+    if let Some(s) = &a.state {
+        query.push(("state", s.clone()));
     }
     let sep = if a.redirect_uri.contains('?') {
         '&'
@@ -765,8 +738,10 @@ pub(crate) async fn login_finish(State(state): State<AppState>, body: Bytes) -> 
         a.redirect_uri,
         serde_urlencoded::to_string(query).unwrap_or_default()
     );
-    let session = session(&state, &identity).ok();
-    ok_json(&json!({ "identity": identity.as_str(), "redirect": redirect, "session": session }))
+    let session = session(state, identity).ok();
+    Ok(ok_json(
+        &json!({ "identity": identity.as_str(), "redirect": redirect, "session": session }),
+    ))
 }
 
 /// Checks an authorization request before anyone logs in: a registered client allowed
