@@ -34,12 +34,15 @@ struct Args {
     skip_etcd: bool,
     skip_picloud: bool,
     skip_tls: bool,
+    /// A prebuilt `picloud` binary to run instead of building one (A/B runs, and runs
+    /// that concurrent builds must not swap the binary under).
+    picloud_bin: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
     let mut a = std::env::args().skip(1);
     let (Some(cmd), Some(what)) = (a.next(), a.next()) else {
-        bail!("usage: cargo xtask bench log [--output json] [--secs N] [--warmup N] [--levels 1,16,256] [--skip-etcd] [--skip-picloud] [--skip-tls]");
+        bail!("usage: cargo xtask bench log [--output json] [--secs N] [--warmup N] [--levels 1,16,256] [--skip-etcd] [--skip-picloud] [--skip-tls] [--picloud-bin PATH]");
     };
     if cmd != "bench" || what != "log" {
         bail!("unknown task `{cmd} {what}`; try `cargo xtask bench log|projection|boot`, `cargo xtask image --board B` or `cargo xtask qemu --board B`");
@@ -52,6 +55,7 @@ fn parse_args() -> Result<Args> {
         skip_etcd: false,
         skip_picloud: false,
         skip_tls: false,
+        picloud_bin: None,
     };
     while let Some(f) = a.next() {
         let mut val = || a.next().ok_or_else(|| anyhow!("{f} needs a value"));
@@ -68,6 +72,7 @@ fn parse_args() -> Result<Args> {
             "--skip-etcd" => args.skip_etcd = true,
             "--skip-picloud" => args.skip_picloud = true,
             "--skip-tls" => args.skip_tls = true,
+            "--picloud-bin" => args.picloud_bin = Some(PathBuf::from(val()?)),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -664,6 +669,9 @@ async fn run(args: &Args, tmp: &Path) -> Result<Report> {
     // Build before measuring anything, so that all measurements run back to back.
     let bin = if args.skip_picloud {
         PathBuf::new()
+    } else if let Some(b) = &args.picloud_bin {
+        say!("using the prebuilt binary {}", b.display());
+        b.clone()
     } else {
         build_picloud()?
     };

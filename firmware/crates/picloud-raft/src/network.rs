@@ -454,7 +454,10 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
             Some(e) => crate::trace::rpc_send(e.log_id.index),
             None => None,
         };
-        match self.conn.call(Request::AppendEntries(rpc), ttl).await {
+        let guard = crate::trace::RpcGuard::new();
+        let answer = self.conn.call(Request::AppendEntries(rpc), ttl).await;
+        guard.done();
+        match answer {
             Ok(Response::AppendEntries(Ok(r))) => {
                 crate::trace::record("repl.rpc", traced);
                 Ok(r)

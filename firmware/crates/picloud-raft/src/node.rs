@@ -241,6 +241,60 @@ async fn forward_loop(
     }
 }
 
+/// Logs the Raft events that explain stalls on stderr, one line each
+/// (`picloud-raft: node <id>: ...`): term, state and leader changes, snapshots,
+/// purges, and AppendEntries RPCs openraft abandoned after `heartbeat_ms`
+/// (counted by [`crate::trace::APPEND_ENTRIES_ABANDONED`]; at most one line a
+/// second). Wakes on metrics changes, at most every 20 ms.
+async fn watch_events(
+    id: NodeId,
+    heartbeat_ms: u64,
+    mut rx: tokio::sync::watch::Receiver<RaftMetrics<NodeId, PeerInfo>>,
+) {
+    use std::sync::atomic::Ordering;
+    let mut seen = (0u64, None, None, None, None);
+    let mut abandoned = 0u64;
+    let mut abandoned_logged = tokio::time::Instant::now();
+    loop {
+        let (term, state, leader, snapshot, purged) = {
+            let m = rx.borrow_and_update();
+            (
+                m.current_term,
+                m.state,
+                m.current_leader,
+                m.snapshot.map(|l| l.index),
+                m.purged.map(|l| l.index),
+            )
+        };
+        if (term, Some(state), leader) != (seen.0, seen.1, seen.2) {
+            eprintln!("picloud-raft: node {id}: term {term}, {state:?}, leader {leader:?}");
+        }
+        if snapshot != seen.3 {
+            if let Some(i) = snapshot {
+                eprintln!("picloud-raft: node {id}: snapshot at index {i}");
+            }
+        }
+        if purged != seen.4 {
+            if let Some(i) = purged {
+                eprintln!("picloud-raft: node {id}: log purged up to index {i}");
+            }
+        }
+        seen = (term, Some(state), leader, snapshot, purged);
+        let n = crate::trace::APPEND_ENTRIES_ABANDONED.load(Ordering::Relaxed);
+        if n != abandoned && abandoned_logged.elapsed() >= Duration::from_secs(1) {
+            eprintln!(
+                "picloud-raft: node {id}: {n} AppendEntries RPCs abandoned so far (no answer within {heartbeat_ms} ms)"
+            );
+            abandoned = n;
+            abandoned_logged = tokio::time::Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 fn kind(r: &Response) -> &'static str {
     match r {
         Response::AppendEntries(_) => "AppendEntries",
@@ -549,6 +603,11 @@ impl RaftNode {
         )
         .await
         .map_err(|e| NodeError::Fatal(e.to_string()))?;
+        tokio::spawn(watch_events(
+            config.id,
+            config.raft.heartbeat_interval,
+            raft.metrics(),
+        ));
         let (batch_tx, batch_rx) = mpsc::unbounded_channel();
         let batcher = tokio::spawn(batcher(raft.clone(), batch_rx));
         let shared = Arc::new(Shared {

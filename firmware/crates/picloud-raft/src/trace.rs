@@ -26,7 +26,7 @@
 //! flight the stages overlap. The disabled path is one relaxed atomic load.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 pub use tokio::time::Instant;
@@ -37,6 +37,36 @@ pub const TRACE_ENV: &str = "PICLOUD_TRACE_WRITES";
 pub const REPORT_EVERY: usize = 5_000;
 
 static STATE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 off, 2 on
+
+/// AppendEntries RPCs (with or without entries) that openraft abandoned
+/// before the peer answered: openraft 0.9 gives each one
+/// `heartbeat_interval` and then drops it, resetting that follower's
+/// replication (always counted, tracing on or off; see [`RpcGuard`]).
+pub static APPEND_ENTRIES_ABANDONED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts an AppendEntries call in [`APPEND_ENTRIES_ABANDONED`] if it is
+/// dropped before [`RpcGuard::done`].
+#[derive(Debug)]
+pub(crate) struct RpcGuard {
+    done: bool,
+}
+
+impl RpcGuard {
+    pub(crate) fn new() -> Self {
+        RpcGuard { done: false }
+    }
+    pub(crate) fn done(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for RpcGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            APPEND_ENTRIES_ABANDONED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Whether tracing is on (reads the environment once).
 pub fn enabled() -> bool {

@@ -440,21 +440,22 @@ where
         }
     });
     let mut tasks = JoinSet::new();
-    loop {
-        tokio::select! {
-            frame = api::read_frame(&mut r) => {
-                let Ok(Some(Frame::Request { id, body })) = frame else { break };
-                let state = Arc::clone(&state);
-                let tx = tx.clone();
-                tasks.spawn(async move {
-                    let body = handle(&state, body).await;
-                    if let Ok(f) = api::encode(&Frame::Response { id, body }) {
-                        let _ = tx.send(f);
-                    }
-                });
+    // `read_frame` is not cancel-safe: racing it in a `select!` (as this loop once did,
+    // against `tasks.join_next()`) drops the bytes of a partly read frame whenever a
+    // request finishes at that moment, and the next "length" is read from the middle of a
+    // frame. The node then waits for a bogus body that swallows later requests, whose
+    // clients stall until their call deadline (the 256-client collapse of docs/perf.md).
+    // So frames are read in plain sequence and finished tasks are reaped between frames.
+    while let Ok(Some(Frame::Request { id, body })) = api::read_frame(&mut r).await {
+        while tasks.try_join_next().is_some() {}
+        let state = Arc::clone(&state);
+        let tx = tx.clone();
+        tasks.spawn(async move {
+            let body = handle(&state, body).await;
+            if let Ok(f) = api::encode(&Frame::Response { id, body }) {
+                let _ = tx.send(f);
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
+        });
     }
     drop(tx);
     tasks.abort_all();
