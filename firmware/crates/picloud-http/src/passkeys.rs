@@ -266,21 +266,32 @@ fn challenge_digest(challenge: &[u8]) -> Sha256Digest {
     Sha256Digest(Sha256::digest(challenge).into())
 }
 
-/// Seals `ceremony` for the browser: valid [`CEREMONY_TTL_MS`] from `now`.
+/// Seals `ceremony` for the browser: valid [`CEREMONY_TTL_MS`] from now.
 fn seal_ceremony(
     state: &AppState,
     ceremony: Ceremony,
     challenge: &[u8],
 ) -> Result<String, Response> {
-    let now = state.identity().now().map_err(internal)?.unix_millis();
+    let now = state.identity().now().map_err(internal)?;
+    seal_token(state.identity(), ceremony, challenge, now).map_err(internal)
+}
+
+/// The ceremony token: `ceremony`, its challenge and its expiry (`now` + 5 minutes),
+/// sealed with the KEK for the ceremony's purpose, in base64url.
+fn seal_token(
+    identity: &crate::Identity,
+    ceremony: Ceremony,
+    challenge: &[u8],
+    now: Timestamp,
+) -> Result<String, String> {
     let purpose = ceremony.purpose();
     let plain = serde_json::to_vec(&SealedCeremony {
         challenge: challenge.to_vec(),
-        expires: now.saturating_add(CEREMONY_TTL_MS),
+        expires: now.unix_millis().saturating_add(CEREMONY_TTL_MS),
         ceremony,
     })
-    .map_err(internal)?;
-    let sealed = state.identity().seal(purpose, &plain).map_err(internal)?;
+    .map_err(|e| e.to_string())?;
+    let sealed = identity.seal(purpose, &plain).map_err(|e| e.to_string())?;
     Ok(URL_SAFE_NO_PAD.encode(sealed))
 }
 
@@ -833,4 +844,104 @@ pub(crate) async fn authorize(State(state): State<AppState>, RawQuery(q): RawQue
         return r;
     }
     crate::portal::login_page(Some(&a))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn identity(kek: u8) -> crate::Identity {
+        crate::Identity::new([kek; 32], Arc::new(|| None))
+    }
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_unix_millis(ms).unwrap()
+    }
+
+    const T0: i64 = 1_795_794_861_000;
+
+    fn enrolment() -> (Ceremony, Vec<u8>) {
+        let webauthn = relying_party("picloud.local").unwrap();
+        let (ccr, reg) = webauthn
+            .start_passkey_registration(Uuid::from_bytes([1; 16]), "alice", "Alice", None)
+            .unwrap();
+        let ceremony = Ceremony::Enrol {
+            kind: Enrolment::ReEnrol {
+                code: "ABCD-EFGH".into(),
+            },
+            identity: Name::parse("alice").unwrap(),
+            reg,
+            label: "key".into(),
+        };
+        (ceremony, ccr.public_key.challenge)
+    }
+
+    #[test]
+    fn a_token_opens_on_any_node_with_the_key_until_it_expires() {
+        let (ceremony, challenge) = enrolment();
+        let token = seal_token(&identity(7), ceremony, &challenge, at(T0)).unwrap();
+        // The browser learns nothing: neither the code nor the challenge is in clear.
+        let raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        assert!(!raw.windows(9).any(|w| w == b"ABCD-EFGH"));
+        // Another node (another adapter, same KEK) opens it.
+        let opened = open_ceremony(&identity(7), REGISTER_PURPOSE, &token, at(T0 + 1000)).unwrap();
+        assert_eq!(opened.challenge_hash, challenge_digest(&challenge));
+        assert_eq!(opened.expires, at(T0 + CEREMONY_TTL_MS));
+        assert!(matches!(
+            opened.ceremony,
+            Ceremony::Enrol {
+                kind: Enrolment::ReEnrol { .. },
+                ..
+            }
+        ));
+        // Expired: refused at the expiry.
+        let e = open_ceremony(
+            &identity(7),
+            REGISTER_PURPOSE,
+            &token,
+            at(T0 + CEREMONY_TTL_MS),
+        )
+        .err()
+        .unwrap();
+        assert!(e.starts_with("the ceremony expired"), "{e}");
+    }
+
+    #[test]
+    fn a_changed_foreign_or_other_purpose_token_is_refused() {
+        let (ceremony, challenge) = enrolment();
+        let token = seal_token(&identity(7), ceremony, &challenge, at(T0)).unwrap();
+        let now = at(T0 + 1000);
+        let refused = |kek: u8, purpose: &str, token: &str| {
+            open_ceremony(&identity(kek), purpose, token, now)
+                .err()
+                .expect("refused")
+        };
+        assert_eq!(
+            refused(7, LOGIN_PURPOSE, &token),
+            "that ceremony is an enrolment, not a login"
+        );
+        assert!(refused(8, REGISTER_PURPOSE, &token).starts_with("the ceremony token is not valid"));
+        let mut raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        for i in [0, 12, raw.len() / 2, raw.len() - 1] {
+            raw[i] ^= 1;
+            let changed = URL_SAFE_NO_PAD.encode(&raw);
+            assert!(refused(7, REGISTER_PURPOSE, &changed)
+                .starts_with("the ceremony token is not valid"));
+            raw[i] ^= 1;
+        }
+        for junk in [
+            "",
+            "c1",
+            "!!!",
+            &token[..20],
+            &"A".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert!(
+                refused(7, REGISTER_PURPOSE, junk).starts_with("the ceremony token is not valid")
+            );
+        }
+    }
 }
