@@ -19,6 +19,9 @@
 //! - `decide` never mutates; `apply` is total. Folding `apply` over the log rebuilds the
 //!   state on any node, so any node validates any token, and a restart logs nobody out.
 //! - Nothing secret is in the log in clear: codes and tokens as digests, private keys sealed.
+//! - Bounded records: the access-token deny-list and the finished WebAuthn ceremonies
+//!   (`Command::FinishCeremony`, single use of a ceremony on every node) refuse an expiry
+//!   beyond one lifetime and are pruned by event time once their entries expired.
 
 pub mod decide;
 pub mod jwt;
