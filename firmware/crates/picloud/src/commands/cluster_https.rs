@@ -296,4 +296,22 @@ mod tests {
         assert_eq!(normalise_fingerprint(&"zz".repeat(32)), None);
         assert_eq!(colons("abcd"), "AB:CD");
     }
+
+    #[test]
+    fn cluster_urls_compare_by_host_and_port() {
+        assert!(same_cluster(
+            "https://127.0.0.1:8443/",
+            "https://127.0.0.1:8443"
+        ));
+        assert!(same_cluster(
+            "https://Node.local/",
+            "https://node.local:443/x"
+        ));
+        assert!(!same_cluster(
+            "https://127.0.0.1:8443/",
+            "https://127.0.0.1:8444/"
+        ));
+        assert!(!same_cluster("127.0.0.1:7000", "127.0.0.1:7000"));
+        assert!(same_cluster("https://[::1]:8443/", "https://[::1]:8443"));
+    }
 }
