@@ -191,13 +191,15 @@ pub struct NodeArgs {
     /// Whoever can read FILE is a cluster administrator: keep it to the node's operator.
     #[arg(long, value_name = "FILE", requires = "api")]
     pub admin_credential: Option<PathBuf>,
-    /// Node-to-node mutual TLS: DIR holds ca.pem (the cluster CA certificate), node.pem and
-    /// node.key (this node's certificate and key; see `picloud cluster certs`).
+    /// Mutual TLS for node-to-node traffic and the client protocol alike: DIR holds ca.pem
+    /// (the cluster CA certificate), node.pem and node.key (this node's certificate and key;
+    /// see `picloud cluster certs`). Clients must present a certificate from that CA.
     #[arg(long, value_name = "DIR")]
     pub tls_dir: Option<PathBuf>,
 
-    /// Plaintext node-to-node traffic instead of --tls-dir; refused unless the listen,
-    /// advertised and peer addresses are all loopback (tests, one-machine labs).
+    /// Plaintext node-to-node traffic and client protocol instead of --tls-dir; refused
+    /// unless the listen, advertised and peer addresses are all loopback (tests, one-machine
+    /// labs).
     #[arg(long, conflicts_with = "tls_dir")]
     pub insecure_loopback: bool,
 }
