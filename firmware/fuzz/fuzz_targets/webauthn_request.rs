@@ -10,8 +10,16 @@
 //! 4 `login/finish` — `parse_request::<LoginFinish>`, then `verify_assertion` against a real
 //!   pending login of a passkey registered with a software authenticator
 //!
-//! Nothing may panic; a fuzzed response can never match the live ceremony's fresh random
-//! challenge, so any registration or assertion that verifies is a bug.
+//! 5 `enrol/finish` past the challenge — as 3, but the target replaces the response's
+//!   `clientDataJSON` with a correct one for a live ceremony (its challenge, the portal's
+//!   origin), so webauthn-rs goes on to the origin, flags, authenticator data, COSE key
+//!   and attestation-statement checks
+//! 6 `login/finish` past the challenge — as 4 with a correct `clientDataJSON`: the
+//!   assertion's signature (over that client data) can only come from the software
+//!   authenticator's private key, so nothing may verify
+//!
+//! Nothing may panic; in 3 and 4 a fuzzed response can never match the live ceremony's fresh
+//! random challenge, so any registration or assertion that verifies is a bug.
 //! Seeds: `corpus/webauthn_request/` — real bodies a software authenticator produced
 //! (regenerate with `PICLOUD_FUZZ_SEEDS=DIR`, see README.md).
 #![no_main]
@@ -31,6 +39,27 @@ struct Ceremonies {
     webauthn: Webauthn,
     reg: PasskeyRegistration,
     auth: PasskeyAuthentication,
+    /// A live registration and the correct client data for it.
+    reg_live: (PasskeyRegistration, Vec<u8>),
+    /// A live login and the correct client data for it.
+    auth_live: (PasskeyAuthentication, Vec<u8>),
+}
+
+/// The `clientDataJSON` a browser at the portal would send for `options` (a creation or
+/// request challenge response, as JSON).
+fn client_data(kind: &str, options: serde_json::Value) -> Vec<u8> {
+    let challenge = options["publicKey"]["challenge"]
+        .as_str()
+        .expect("the options carry a challenge")
+        .to_owned();
+    serde_json::json!({
+        "type": kind,
+        "challenge": challenge,
+        "origin": "https://picloud.local:8443",
+        "crossOrigin": false,
+    })
+    .to_string()
+    .into_bytes()
 }
 
 fn ceremonies() -> &'static Ceremonies {
@@ -63,6 +92,8 @@ fn ceremonies() -> &'static Ceremonies {
                 (2, "login-start", serde_json::json!({"name": "alice", "authorize": {"client_id": "picloud-portal", "redirect_uri": "https://picloud.local/cb", "state": "s", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256", "scope": "openid", "nonce": "n"}})),
                 (3, "enrol-finish", serde_json::json!({"ceremony": "c1", "credential": reg_response})),
                 (4, "login-finish", serde_json::json!({"ceremony": "c2", "credential": assertion})),
+                (5, "enrol-finish-live", serde_json::json!({"ceremony": "c1", "credential": reg_response})),
+                (6, "login-finish-live", serde_json::json!({"ceremony": "c2", "credential": assertion})),
             ];
             for (sel, name, body) in seeds {
                 let mut bytes = vec![sel];
@@ -76,12 +107,27 @@ fn ceremonies() -> &'static Ceremonies {
             .start_passkey_registration(user, "alice", "Alice", Some(vec![passkey.cred_id().clone()]))
             .expect("start registration");
         let (_, auth) = webauthn
+            .start_passkey_authentication(&[passkey.clone()])
+            .expect("start login");
+        let (ccr, reg2) = webauthn
+            .start_passkey_registration(
+                user,
+                "alice",
+                "Alice",
+                Some(vec![passkey.cred_id().clone()]),
+            )
+            .expect("start registration");
+        let reg_data = client_data("webauthn.create", serde_json::to_value(&ccr).expect("json"));
+        let (rcr, auth2) = webauthn
             .start_passkey_authentication(&[passkey])
             .expect("start login");
+        let auth_data = client_data("webauthn.get", serde_json::to_value(&rcr).expect("json"));
         Ceremonies {
             webauthn,
             reg,
             auth,
+            reg_live: (reg2, reg_data),
+            auth_live: (auth2, auth_data),
         }
     })
 }
@@ -91,7 +137,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else {
         return;
     };
-    match sel % 5 {
+    match sel % 7 {
         0 => {
             if let Ok(r) = parse_request::<SetupStart>(body) {
                 let code = normalise_code(&r.code);
@@ -117,10 +163,30 @@ fuzz_target!(|data: &[u8]| {
                 assert!(v.is_err(), "a fuzzed registration response was accepted");
             }
         }
-        _ => {
+        4 => {
             if let Ok(r) = parse_request::<LoginFinish>(body) {
                 let v = verify_assertion(&c.webauthn, &r.credential, &c.auth);
                 assert!(v.is_err(), "a fuzzed assertion was accepted");
+            }
+        }
+        5 => {
+            if let Ok(mut r) = parse_request::<EnrolFinish>(body) {
+                r.credential.response.client_data_json = c.reg_live.1.clone();
+                // With `none` attestation a well-formed response for the live challenge is a
+                // legitimate registration; whatever verifies must be a sane passkey.
+                if let Ok(p) =
+                    verify_registration(&c.webauthn, &r.credential, &c.reg_live.0, "fuzz")
+                {
+                    assert!(!p.credential_id.is_empty());
+                    assert!(picloud_http::passkeys::stored_passkey(&p.public_key).is_some());
+                }
+            }
+        }
+        _ => {
+            if let Ok(mut r) = parse_request::<LoginFinish>(body) {
+                r.credential.response.client_data_json = c.auth_live.1.clone();
+                let v = verify_assertion(&c.webauthn, &r.credential, &c.auth_live.0);
+                assert!(v.is_err(), "a forged assertion verified");
             }
         }
     }
