@@ -237,7 +237,7 @@ fn t31_help_lists_only_working_commands() {
     if cfg!(target_os = "linux") {
         expected.push("init");
     }
-    expected.extend(["login", "logout", "whoami", "auth", "help"]);
+    expected.extend(["login", "logout", "whoami", "auth", "identity", "help"]);
     assert_eq!(
         commands, expected,
         "--help lists commands that do not work yet:\n{help}"
