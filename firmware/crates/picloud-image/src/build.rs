@@ -83,6 +83,8 @@ pub struct Manifest {
     pub kernel_release: String,
     /// Kernel packages (`name=version sha256`).
     pub kernel_packages: Vec<String>,
+    /// Debian packages whose files are in the root filesystem (`name=version sha256`).
+    pub root_packages: Vec<String>,
     /// sha256 of the installed picloud binary.
     pub picloud_sha256: String,
     /// Bytes of the installed picloud binary.
@@ -197,16 +199,59 @@ fn mib(n: u64) -> u64 {
     n * 1024 * 1024
 }
 
+/// Copies the `[[file]]`s of a `debian-packages` recipe from its unpacked tree into the root
+/// (mode 0755 when the source is executable, else 0644).
+fn install_files(pr: &crate::recipe::PackagesRecipe, tree: &Path, rootfs: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for f in &pr.files {
+        let src = tree.join(&f.from);
+        let meta = std::fs::symlink_metadata(&src).with_context(|| {
+            format!(
+                "recipes/{}.toml: [[file]] from = {:?} is not in its packages",
+                pr.source.name, f.from
+            )
+        })?;
+        if !meta.file_type().is_file() {
+            bail!(
+                "recipes/{}.toml: [[file]] from = {:?} is not a regular file (name the file a symlink points to)",
+                pr.source.name,
+                f.from
+            );
+        }
+        let dst = rootfs.join(&f.to);
+        if dst.exists() {
+            bail!(
+                "recipes/{}.toml: [[file]] to = {:?} is already installed by another recipe",
+                pr.source.name,
+                f.to
+            );
+        }
+        let data = std::fs::read(&src).with_context(|| format!("read {}", src.display()))?;
+        let mode = if meta.permissions().mode() & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        };
+        write_file(&dst, &data, mode)?;
+    }
+    Ok(())
+}
+
 /// Builds the image described by `opts`.
 pub fn build(opts: &ImageOptions) -> Result<ImageOutput> {
     let board = Board::load(&opts.repo, &opts.board)?;
     let layout = Layout::load(&opts.repo)?;
     let krecipe = Recipe::load(&opts.repo, &board.kernel_recipe)?.kernel()?;
+    let mut package_recipes = Vec::new();
     for r in &board.root_recipes {
         let rec = Recipe::load(&opts.repo, r)?;
+        if rec.kind == Kind::DebianPackages {
+            package_recipes.push(rec.packages()?);
+            continue;
+        }
         if rec.kind != Kind::Workspace || rec.name != "picloud" {
             bail!(
-                "board {}: root recipe {r} is of a kind the builder cannot install yet (only the workspace's picloud)",
+                "board {}: root recipe {r} is of a kind the builder cannot install into the root (the workspace's picloud, debian-packages)",
                 board.name
             );
         }
@@ -231,6 +276,13 @@ pub fn build(opts: &ImageOptions) -> Result<ImageOutput> {
     };
     let epoch = opts.source_date_epoch;
     let k = kernel::prepare(&opts.cache_dir, &krecipe)?;
+    let mut root_packages = Vec::new();
+    let mut unpacked = Vec::new();
+    for pr in &package_recipes {
+        let (tree, pkgs) = kernel::unpack(&opts.cache_dir, &pr.source, "packages")?;
+        root_packages.extend(pkgs);
+        unpacked.push((pr, tree));
+    }
 
     let work = opts.out_dir.join("work");
     let _ = std::fs::remove_dir_all(&work);
@@ -242,7 +294,7 @@ pub fn build(opts: &ImageOptions) -> Result<ImageOutput> {
     let build_id = {
         let mut h = sha2::Sha256::new();
         h.update(picloud_sha256.as_bytes());
-        for p in &k.packages {
+        for p in k.packages.iter().chain(&root_packages) {
             h.update(p.as_bytes());
         }
         h.update(board.name.as_bytes());
@@ -270,6 +322,9 @@ pub fn build(opts: &ImageOptions) -> Result<ImageOutput> {
     )?;
     for d in ["proc", "sys", "dev", "run", "tmp", "data"] {
         std::fs::create_dir_all(rootfs.join(d))?;
+    }
+    for (pr, tree) in &unpacked {
+        install_files(pr, tree, &rootfs)?;
     }
     normalize_tree(&rootfs, epoch)?;
     let erofs = work.join("root.erofs");
@@ -524,6 +579,7 @@ pub fn build(opts: &ImageOptions) -> Result<ImageOutput> {
         source_date_epoch: epoch,
         kernel_release: k.release.clone(),
         kernel_packages: k.packages.clone(),
+        root_packages,
         picloud_sha256,
         picloud_bytes: bin.len() as u64,
         initramfs_bytes,

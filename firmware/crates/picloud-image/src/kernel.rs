@@ -1,12 +1,13 @@
-//! Debian kernel packages: `apt-get download` through a private apt configuration (sources,
-//! lists and cache under the cache directory; the host's apt is never touched), checked
-//! against the recipe's sha256, cached, and unpacked with `dpkg-deb -x`.
+//! Debian packages (kernels, and the root filesystem's `debian-packages` recipes):
+//! `apt-get download` through a private apt configuration (sources, lists and cache under the
+//! cache directory; the host's apt is never touched), checked against the recipe's sha256,
+//! cached, and unpacked with `dpkg-deb -x`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::recipe::{DebPackage, KernelRecipe};
+use crate::recipe::{DebPackage, DebSource, KernelRecipe};
 use crate::tools;
 
 /// An unpacked kernel.
@@ -36,7 +37,7 @@ struct PrivateApt {
 }
 
 impl PrivateApt {
-    fn new(cache: &Path, k: &KernelRecipe) -> Result<PrivateApt> {
+    fn new(cache: &Path, k: &DebSource) -> Result<PrivateApt> {
         let dir = cache.join("apt").join(format!("{}-{}", k.suite, k.arch));
         for d in ["lists/partial", "cache/archives/partial", "etc"] {
             std::fs::create_dir_all(dir.join(d))
@@ -97,8 +98,14 @@ impl PrivateApt {
     }
 }
 
-/// Makes sure every package of `k` is in `cache/debs/`, with the pinned sha256.
+/// Makes sure every package of the kernel recipe `k` is in `cache/debs/`, with the pinned
+/// sha256.
 pub fn fetch(cache: &Path, k: &KernelRecipe) -> Result<Vec<PathBuf>> {
+    fetch_debs(cache, &k.source())
+}
+
+/// Makes sure every package of `k` is in `cache/debs/`, with the pinned sha256.
+pub fn fetch_debs(cache: &Path, k: &DebSource) -> Result<Vec<PathBuf>> {
     let debs = cache.join("debs");
     std::fs::create_dir_all(&debs).with_context(|| format!("create {}", debs.display()))?;
     let mut missing = Vec::new();
@@ -141,7 +148,7 @@ pub fn fetch(cache: &Path, k: &KernelRecipe) -> Result<Vec<PathBuf>> {
                 .map(|c| format!("the mirror offers version {c}"))
                 .unwrap_or_else(|| "the mirror no longer has this package at all".into());
             bail!(
-                "kernel package {} version {} ({}) cannot be downloaded from {} {}: {}; \
+                "Debian package {} version {} ({}) cannot be downloaded from {} {}: {}; \
                  update recipes/{}.toml (versions and sha256 from `apt-cache show`) and re-run \
                  the boot tests.\napt-get said: {}",
                 p.name,
@@ -165,7 +172,7 @@ pub fn fetch(cache: &Path, k: &KernelRecipe) -> Result<Vec<PathBuf>> {
         if got != p.sha256 {
             let _ = std::fs::remove_file(&f);
             bail!(
-                "kernel package {} {}: sha256 {got} does not match the pinned {} in recipes/{}.toml",
+                "Debian package {} {}: sha256 {got} does not match the pinned {} in recipes/{}.toml",
                 p.name,
                 p.version,
                 p.sha256,
@@ -176,20 +183,22 @@ pub fn fetch(cache: &Path, k: &KernelRecipe) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Fetches (if needed) and unpacks the kernel of `k` under `cache/kernels/`.
-pub fn prepare(cache: &Path, k: &KernelRecipe) -> Result<Kernel> {
-    let files = fetch(cache, k)?;
+/// Fetches (if needed) and unpacks every package of `k` into one tree,
+/// `cache/<folder>/<recipe name>/` (re-unpacked only when the pinned packages change).
+/// Returns the tree and `name=version sha256` of each package.
+pub fn unpack(cache: &Path, k: &DebSource, folder: &str) -> Result<(PathBuf, Vec<String>)> {
+    let files = fetch_debs(cache, k)?;
     let stamp_text: String = k
         .packages
         .iter()
         .map(|p| format!("{}={} {}\n", p.name, p.version, p.sha256))
         .collect();
-    let root = cache.join("kernels").join(&k.name);
+    let root = cache.join(folder).join(&k.name);
     let stamp = root.join(".picloud-unpacked");
     let fresh = std::fs::read_to_string(&stamp).ok().as_deref() == Some(stamp_text.as_str());
     if !fresh {
         tools::require(&[("dpkg-deb", "dpkg")])?;
-        let tmp = cache.join("kernels").join(format!("{}.tmp", k.name));
+        let tmp = cache.join(folder).join(format!("{}.tmp", k.name));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         for f in &files {
@@ -201,6 +210,12 @@ pub fn prepare(cache: &Path, k: &KernelRecipe) -> Result<Kernel> {
         std::fs::rename(&tmp, &root)
             .with_context(|| format!("rename {} -> {}", tmp.display(), root.display()))?;
     }
+    Ok((root, stamp_text.lines().map(str::to_string).collect()))
+}
+
+/// Fetches (if needed) and unpacks the kernel of `k` under `cache/kernels/`.
+pub fn prepare(cache: &Path, k: &KernelRecipe) -> Result<Kernel> {
+    let (root, packages) = unpack(cache, &k.source(), "kernels")?;
     let modules_dir = root.join("usr/lib/modules").join(&k.kernel_release);
     let image = modules_dir.join("vmlinuz");
     if !image.is_file() {
@@ -216,6 +231,6 @@ pub fn prepare(cache: &Path, k: &KernelRecipe) -> Result<Kernel> {
         modules_dir,
         image,
         root,
-        packages: stamp_text.lines().map(str::to_string).collect(),
+        packages,
     })
 }

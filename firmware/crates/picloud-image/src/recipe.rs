@@ -18,6 +18,42 @@ pub struct DebPackage {
     pub sha256: String,
 }
 
+/// One file a `debian-packages` recipe installs into the root filesystem.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileInstall {
+    /// Path inside the unpacked packages (a regular file, not a symlink).
+    pub from: String,
+    /// Path in the root filesystem (relative, no `..`).
+    pub to: String,
+}
+
+/// Where a set of pinned Debian packages comes from (kernel and `debian-packages` recipes).
+#[derive(Debug, Clone)]
+pub struct DebSource {
+    /// Recipe name.
+    pub name: String,
+    /// Mirror URL.
+    pub mirror: String,
+    /// Suite.
+    pub suite: String,
+    /// Component.
+    pub component: String,
+    /// Debian architecture.
+    pub arch: String,
+    /// Pinned packages.
+    pub packages: Vec<DebPackage>,
+}
+
+/// A `debian-packages` recipe's fields, all present.
+#[derive(Debug, Clone)]
+pub struct PackagesRecipe {
+    /// The packages.
+    pub source: DebSource,
+    /// The files it installs.
+    pub files: Vec<FileInstall>,
+}
+
 /// Recipe kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -26,6 +62,8 @@ pub enum Kind {
     DebianKernel,
     /// Built from this workspace.
     Workspace,
+    /// Pinned Debian packages (apt-get download) from which `[[file]]`s go into the root.
+    DebianPackages,
 }
 
 /// A recipe.
@@ -58,9 +96,12 @@ pub struct Recipe {
     /// Kernel recipes: `uname -r` of the kernel (the `/lib/modules/` folder name).
     #[serde(default)]
     pub kernel_release: Option<String>,
-    /// Kernel recipes: the pinned packages.
+    /// Kernel and debian-packages recipes: the pinned packages.
     #[serde(default)]
     pub package: Vec<DebPackage>,
+    /// Debian-packages recipes: the files installed into the root filesystem.
+    #[serde(default)]
+    pub file: Vec<FileInstall>,
 }
 
 /// A kernel recipe's fields, all present.
@@ -80,6 +121,28 @@ pub struct KernelRecipe {
     pub kernel_release: String,
     /// Pinned packages.
     pub packages: Vec<DebPackage>,
+}
+
+impl KernelRecipe {
+    /// Where its packages come from.
+    pub fn source(&self) -> DebSource {
+        DebSource {
+            name: self.name.clone(),
+            mirror: self.mirror.clone(),
+            suite: self.suite.clone(),
+            component: self.component.clone(),
+            arch: self.arch.clone(),
+            packages: self.packages.clone(),
+        }
+    }
+}
+
+fn safe_relative(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.is_empty()
+        && p.is_relative()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 impl Recipe {
@@ -106,6 +169,44 @@ impl Recipe {
             }
         }
         Ok(r)
+    }
+
+    /// The `debian-packages` fields, or an error naming the missing or invalid one.
+    pub fn packages(&self) -> Result<PackagesRecipe> {
+        if self.kind != Kind::DebianPackages {
+            bail!("recipe {} is not a debian-packages recipe", self.name);
+        }
+        let need = |v: &Option<String>, what: &str| {
+            v.clone()
+                .with_context(|| format!("recipe {}: missing `{what}`", self.name))
+        };
+        if self.package.is_empty() {
+            bail!("recipe {}: no [[package]]", self.name);
+        }
+        if self.file.is_empty() {
+            bail!("recipe {}: no [[file]] to install", self.name);
+        }
+        for f in &self.file {
+            if !safe_relative(&f.from) || !safe_relative(&f.to) {
+                bail!(
+                    "recipe {}: [[file]] {:?} -> {:?}: both must be relative paths without `..`",
+                    self.name,
+                    f.from,
+                    f.to
+                );
+            }
+        }
+        Ok(PackagesRecipe {
+            source: DebSource {
+                name: self.name.clone(),
+                mirror: need(&self.mirror, "mirror")?,
+                suite: need(&self.suite, "suite")?,
+                component: need(&self.component, "component")?,
+                arch: need(&self.arch, "arch")?,
+                packages: self.package.clone(),
+            },
+            files: self.file.clone(),
+        })
     }
 
     /// The kernel fields, or an error naming the missing one.

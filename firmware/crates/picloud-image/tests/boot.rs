@@ -254,6 +254,53 @@ fn host_cli_cluster_init_against_the_booted_node() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A blank data partition (p7 zeroed, as after a user re-partitioned or wiped it) is grown and
+/// formatted on first boot by the image's Debian mke2fs (`recipes/e2fsprogs-arm64.toml`),
+/// then the node comes up on it and the API answers. The same boot checks the status screen's
+/// bootstrap row (a fresh node has no cluster identity yet: it says why there is no code).
+#[test]
+fn blank_data_partition_is_formatted_on_first_boot() {
+    if missing() {
+        return;
+    }
+    let _q = QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut fw, disk, dir) = firmware("boot-blank-data", "", "");
+    {
+        // Zero the start of p7: no ext4 superblock (magic at 1024 + 56) for PID 1 to find.
+        use std::io::{Seek, SeekFrom, Write};
+        let p7 = picloud_image::mbr::find(&disk, 7).unwrap();
+        let mut f = std::fs::OpenOptions::new().write(true).open(&disk).unwrap();
+        f.seek(SeekFrom::Start(p7.offset)).unwrap();
+        f.write_all(&vec![0u8; 1 << 20]).unwrap();
+        f.sync_all().unwrap();
+    }
+    assert_ne!(
+        &partition_bytes(&disk, 7)[1024 + 56..1024 + 58],
+        &[0x53, 0xef]
+    );
+    let r = fw.start().unwrap();
+    r.wait_for("formatted: ext4 file system picloud-data", BOOT_TIMEOUT)
+        .unwrap();
+    r.wait_for("PICLOUD-NODE-STARTED pid=", BOOT_TIMEOUT)
+        .unwrap();
+    wait_health(&r, fw.api_port);
+    let ca = ca_fingerprint(&r);
+    assert!(ca.contains(':'), "{ca}");
+    let console = r.console_lines().join("\n");
+    assert!(
+        console.contains(" bootstrap  none (none issued on this node yet"),
+        "no bootstrap row on the status screen:\n{console}"
+    );
+    assert!(!console.contains("data partition unavailable"), "{console}");
+    fw.kill(r).unwrap();
+    // p7 now holds an ext4 file system labelled picloud-data.
+    let p7 = partition_bytes(&disk, 7);
+    let sb = &p7[1024..2048];
+    assert_eq!(&sb[56..58], &[0x53, 0xef], "no ext4 magic after the boot");
+    assert_eq!(&sb[120..132], b"picloud-data");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A corrupted slot-b root fails dm-verity on its trial boot; the stand-in then boots slot a.
 #[test]
 fn tampered_root_slot_fails_verity_and_falls_back() {

@@ -37,6 +37,15 @@ fn qemu_aarch64_image_is_reproducible_and_follows_the_contract() {
     assert_ne!(a.manifest.disk_sha256, c.manifest.disk_sha256);
     std::fs::remove_dir_all(dir.join("c")).unwrap();
 
+    // The root carries Debian's mke2fs (recipes/e2fsprogs-arm64.toml) for a blank p7.
+    for p in ["e2fsprogs=1.47.0-2+b2 ", "libc6=", "libext2fs2="] {
+        assert!(
+            a.manifest.root_packages.iter().any(|x| x.starts_with(p)),
+            "{p} not in the root: {:?}",
+            a.manifest.root_packages
+        );
+    }
+
     // MBR: p1-p3 FAT32 (0x0c), p4 extended, p5-p7 Linux, sizes from image/layout.toml.
     let parts = mbr::read(&a.disk).unwrap();
     let numbers: Vec<(u32, u8)> = parts.iter().map(|p| (p.number, p.ptype)).collect();

@@ -210,6 +210,10 @@ pub fn setup_data(data_part: u32) -> Result<(String, u64), String> {
     let sb = sys::block::read_at(&part, 1024, 1024, &dev).map_err(|e| e.to_string())?;
     drop(part);
     if mbr::ext4_superblock(&sb).is_none() {
+        // Blank: grow the partition first so that mkfs sizes the file system for the disk.
+        if let Err(e) = grow_partition(disk, data_part) {
+            say(&format!("data partition not grown before formatting: {e}"));
+        }
         format_data(&dev)?;
     }
     let mnt = Path::new(DATA_MOUNT);
@@ -243,10 +247,15 @@ fn format_data(dev: &str) -> Result<(), String> {
         "{dev} is blank: creating an ext4 file system ({DATA_LABEL})"
     ));
     let mut cmd = std::process::Command::new(MKFS);
-    cmd.args(["-q", "-F", "-L", DATA_LABEL, dev]);
+    cmd.args(["-q", "-F", "-b", "4096", "-L", DATA_LABEL, dev])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
     sys::clear_signal_mask_on_exec(&mut cmd);
     let out = cmd.output().map_err(|e| format!("run {MKFS}: {e}"))?;
     if out.status.success() {
+        say(&format!(
+            "{dev} formatted: ext4 file system {DATA_LABEL} created by {MKFS}"
+        ));
         Ok(())
     } else {
         Err(format!(
@@ -257,9 +266,8 @@ fn format_data(dev: &str) -> Result<(), String> {
     }
 }
 
-/// Grows partition `number` of `disk` to the end of the disk (MBR + BLKPG) and the ext4 on
-/// it, mounted at `mount_point`, to the partition's size. Idempotent.
-pub fn grow_data(disk: &str, dev: &str, number: u32, mount_point: &Path) -> Result<(), String> {
+/// Grows partition `number` of `disk` to the end of the disk (MBR/EBR + BLKPG). Idempotent.
+pub fn grow_partition(disk: &str, number: u32) -> Result<(), String> {
     let d = sys::block::open_rw(disk).map_err(|e| e.to_string())?;
     let disk_bytes = sys::block::size_bytes(&d, disk).map_err(|e| e.to_string())?;
     let mut read = |lba: u64| sys::block::read_at(&d, lba * mbr::SECTOR, 512, disk).ok();
@@ -274,6 +282,13 @@ pub fn grow_data(disk: &str, dev: &str, number: u32, mount_point: &Path) -> Resu
             plan.old_sectors, plan.new_sectors
         ));
     }
+    Ok(())
+}
+
+/// Grows partition `number` of `disk` to the end of the disk (MBR + BLKPG) and the ext4 on
+/// it, mounted at `mount_point`, to the partition's size. Idempotent.
+pub fn grow_data(disk: &str, dev: &str, number: u32, mount_point: &Path) -> Result<(), String> {
+    grow_partition(disk, number)?;
     let part = std::fs::File::open(dev).map_err(|e| format!("open {dev}: {e}"))?;
     let part_bytes = sys::block::size_bytes(&part, dev).map_err(|e| e.to_string())?;
     let sb = sys::block::read_at(&part, 1024, 1024, dev).map_err(|e| e.to_string())?;
