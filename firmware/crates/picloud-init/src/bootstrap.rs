@@ -80,7 +80,7 @@ pub fn screen_text(file: Result<Option<&str>, String>, now_unix_ms: i64) -> Resu
         Ok(Some(t)) => t,
         Ok(None) => {
             return Err(
-                "none issued on this node yet (the node issues one when it initialises the cluster's identity)"
+                "not issued on this node yet: the node issues one when it initialises the cluster's identity"
                     .into(),
             )
         }
@@ -89,7 +89,7 @@ pub fn screen_text(file: Result<Option<&str>, String>, now_unix_ms: i64) -> Resu
     match BootstrapFile::parse(text) {
         Err(e) => Err(format!("{FILE} is unreadable: {e}")),
         Ok(BootstrapFile::Administrator) => Err(
-            "none needed: an administrator has enrolled (sign in with a passkey; lost access: `picloud cluster recover`)"
+            "not needed: an administrator has enrolled; sign in with a passkey (lost access: `picloud cluster recover`)"
                 .into(),
         ),
         Ok(BootstrapFile::Issued {
@@ -195,7 +195,9 @@ mod tests {
         let admin = BootstrapFile::Administrator.encode();
         assert!(screen_text(Ok(Some(&admin)), EXP)
             .is_err_and(|e| e.contains("an administrator has enrolled")));
-        assert!(screen_text(Ok(None), EXP).is_err_and(|e| e.contains("none issued")));
+        assert!(
+            screen_text(Ok(None), EXP).is_err_and(|e| e.contains("not issued on this node yet"))
+        );
         assert!(screen_text(Ok(Some("garbage")), EXP)
             .is_err_and(|e| e.contains("bootstrap-code is unreadable")));
         assert_eq!(

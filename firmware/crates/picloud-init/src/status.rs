@@ -263,7 +263,7 @@ mod tests {
         v.bootstrap_code = crate::bootstrap::screen_text(Ok(None), 0);
         let s = render(&v);
         assert!(
-            s.contains(" bootstrap  none (none issued on this node yet"),
+            s.contains(" bootstrap  none (not issued on this node yet: the node issues one"),
             "{s}"
         );
         assert!(s.contains("none yet (asking DHCP on eth0)"));
