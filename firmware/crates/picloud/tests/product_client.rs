@@ -8,74 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 #![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 mod common;
 use common::*;
-
-/// `picloud dev` in the background; SIGTERM on drop.
-struct Dev {
-    child: Child,
-}
-
-impl Dev {
-    fn start(home: &Path, listen: &str) -> Dev {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_picloud"))
-            .args(["dev", "--listen", listen])
-            .current_dir(repo_root())
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        while !seen.iter().any(|l: &String| l.contains("Stop with Ctrl-C")) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(l) => seen.push(l),
-                Err(e) => panic!("picloud dev did not start ({e:?}):\n{}", seen.join("\n")),
-            }
-        }
-        // Keep draining stdout so the node never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Dev { child }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// curl against the dev node: (status, body).
 fn curl(ca: &Path, url: &str, args: &[&str]) -> (u16, String) {
