@@ -241,6 +241,29 @@ fn authenticate_client(
     Ok(AuthedClient { id, secret })
 }
 
+/// A client-authenticated endpoint's request: the form body and the client that
+/// authenticated (HTTP Basic or the form's `client_id`/`client_secret`).
+fn client_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(HashMap<String, String>, AuthedClient), Response> {
+    let form = form(body)?;
+    let client = authenticate_client(state, headers, &form)?;
+    Ok((form, client))
+}
+
+/// A form field the request must carry (`invalid_request` naming it when missing).
+fn required<'f>(form: &'f HashMap<String, String>, name: &str) -> Result<&'f str, Response> {
+    form.get(name).map(String::as_str).ok_or_else(|| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("{name} is missing"),
+        )
+    })
+}
+
 async fn run(state: &AppState, command: Command) -> Result<Decision, Response> {
     let correlation = state.correlation_id();
     match state.backend().submit_iam(command, correlation).await {
@@ -293,12 +316,8 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match form(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let client = match authenticate_client(&state, &headers, &form) {
-        Ok(c) => c,
+    let (form, client) = match client_form(&state, &headers, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let field = |k: &str| form.get(k).cloned();
@@ -361,18 +380,15 @@ pub(crate) async fn token(
                 )
             }
         };
-    let Some(presented) = field(name) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("{name} is missing"),
-        );
+    let presented = match required(&form, name) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     let (refresh, new) = match new_refresh(state.identity()) {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let command = redeem(digest(&presented), client.id, new, &form);
+    let command = redeem(digest(presented), client.id, new, &form);
     match run(&state, command).await {
         Ok(d) => granted(&state, d, refresh, id_token),
         Err(r) => r,
@@ -385,12 +401,8 @@ pub(crate) async fn device_authorization(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match form(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let client = match authenticate_client(&state, &headers, &form) {
-        Ok(c) => c,
+    let (form, client) = match client_form(&state, &headers, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let identity = state.identity();
@@ -460,20 +472,13 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match form(&body) {
-        Ok(f) => f,
+    let (form, client) = match client_form(&state, &headers, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let client = match authenticate_client(&state, &headers, &form) {
-        Ok(c) => c,
+    let token = match required(&form, "token") {
+        Ok(t) => t,
         Err(r) => return r,
-    };
-    let Some(token) = form.get("token") else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "token is missing",
-        );
     };
     let command = match any_access(&state, token) {
         Some(claims) => {
@@ -512,12 +517,8 @@ pub(crate) async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match form(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let client = match authenticate_client(&state, &headers, &form) {
-        Ok(c) => c,
+    let (form, client) = match client_form(&state, &headers, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if client.secret.is_none() {
@@ -527,12 +528,9 @@ pub(crate) async fn introspect(
             "introspection needs a confidential client",
         );
     }
-    let Some(token) = form.get("token") else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "token is missing",
-        );
+    let token = match required(&form, "token") {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let backend = state.backend();
     if let Some(c) = any_access(&state, token) {
