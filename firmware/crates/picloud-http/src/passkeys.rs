@@ -447,18 +447,41 @@ fn begin(
     Ok(ok_json(&json!({ "ceremony": token, "options": options })))
 }
 
-/// The shared first half of every `…/finish`: the request body, its ceremony token opened
-/// for `purpose` on this node, and the relying party to verify the response with.
-fn resume<'s, T: serde::de::DeserializeOwned>(
+/// The body of a `…/finish` call: [`EnrolFinish`] or [`LoginFinish`].
+#[derive(Debug, Deserialize)]
+pub struct Finish<C> {
+    /// The sealed ceremony token `…/start` answered.
+    pub ceremony: String,
+    /// The browser's response: its registration or its assertion.
+    pub credential: C,
+}
+
+/// The body of `POST /portal/api/enrol/finish`.
+pub type EnrolFinish = Finish<RegisterPublicKeyCredential>;
+
+/// The body of `POST /portal/api/login/finish`.
+pub type LoginFinish = Finish<PublicKeyCredential>;
+
+/// The shared first half of every `…/finish`: the browser's credential from the request
+/// body, its ceremony token opened for `purpose` on this node, and the relying party to
+/// verify the credential with.
+fn resume<'s, C: serde::de::DeserializeOwned>(
     state: &'s AppState,
     body: &[u8],
     purpose: &str,
-    token: impl Fn(&T) -> &str,
-) -> Result<(T, Opened, &'s Webauthn), Response> {
-    let req: T = parse(body)?;
-    let opened = take(state, purpose, token(&req))?;
+) -> Result<(C, Opened, &'s Webauthn), Response> {
+    let req: Finish<C> = parse(body)?;
+    let opened = take(state, purpose, &req.ceremony)?;
     let webauthn = state.passkeys().webauthn(state)?;
-    Ok((req, opened, webauthn))
+    Ok((req.credential, opened, webauthn))
+}
+
+/// The answer of a finish that signs `identity` in to the portal: `{identity, session}`.
+fn signed_in(state: &AppState, identity: &Name) -> Answer {
+    let token = session(state, identity)?;
+    Ok(ok_json(
+        &json!({ "identity": identity.as_str(), "session": token }),
+    ))
 }
 
 /// `POST /portal/api/setup/start`: the bootstrap code and the first administrator's name.
@@ -522,15 +545,6 @@ fn start_enrolment(
     begin(state, ceremony, &challenge, &ccr)
 }
 
-/// The body of `POST /portal/api/enrol/finish`.
-#[derive(Debug, Deserialize)]
-pub struct EnrolFinish {
-    /// The sealed ceremony token `…/start` answered.
-    pub ceremony: String,
-    /// The browser's registration response.
-    pub credential: RegisterPublicKeyCredential,
-}
-
 /// `POST /portal/api/enrol/finish`: finishes any enrolment (first admin, another passkey,
 /// re-enrolment). Answers a portal session token.
 pub(crate) async fn enrol_finish(State(state): State<AppState>, body: Bytes) -> Response {
@@ -538,8 +552,7 @@ pub(crate) async fn enrol_finish(State(state): State<AppState>, body: Bytes) -> 
 }
 
 async fn finish_enrolment(state: &AppState, body: &[u8]) -> Answer {
-    let (req, opened, webauthn) =
-        resume(state, body, REGISTER_PURPOSE, |r: &EnrolFinish| &r.ceremony)?;
+    let (credential, opened, webauthn) = resume(state, body, REGISTER_PURPOSE)?;
     let Ceremony::Enrol {
         kind,
         identity,
@@ -549,7 +562,7 @@ async fn finish_enrolment(state: &AppState, body: &[u8]) -> Answer {
     else {
         return Err(bad("that ceremony is a login, not an enrolment"));
     };
-    let new = verify_registration(webauthn, &req.credential, reg, label).map_err(refused)?;
+    let new = verify_registration(webauthn, &credential, reg, label).map_err(refused)?;
     let command = match kind {
         Enrolment::FirstAdmin { code, display_name } => Command::EnrolFirstAdmin {
             code_hash: digest(code),
@@ -567,10 +580,7 @@ async fn finish_enrolment(state: &AppState, body: &[u8]) -> Answer {
         },
     };
     submit(state, finishing(&opened, command)).await?;
-    let token = session(state, identity)?;
-    Ok(ok_json(
-        &json!({ "identity": identity.as_str(), "session": token }),
-    ))
+    signed_in(state, identity)
 }
 
 #[derive(Deserialize)]
@@ -682,15 +692,6 @@ fn start_login(state: &AppState, body: &[u8]) -> Answer {
     begin(state, ceremony, &challenge, &rcr)
 }
 
-/// The body of `POST /portal/api/login/finish`.
-#[derive(Debug, Deserialize)]
-pub struct LoginFinish {
-    /// The sealed ceremony token `login/start` answered.
-    pub ceremony: String,
-    /// The browser's assertion.
-    pub credential: PublicKeyCredential,
-}
-
 /// `POST /portal/api/login/finish`: verifies the assertion, records the signature
 /// counter (refusing a regression), then answers a portal session, or for an OAuth
 /// request the redirect carrying a fresh authorization code.
@@ -699,8 +700,7 @@ pub(crate) async fn login_finish(State(state): State<AppState>, body: Bytes) -> 
 }
 
 async fn finish_login(state: &AppState, body: &[u8]) -> Answer {
-    let (req, opened, webauthn) =
-        resume(state, body, LOGIN_PURPOSE, |r: &LoginFinish| &r.ceremony)?;
+    let (credential, opened, webauthn) = resume(state, body, LOGIN_PURPOSE)?;
     let Ceremony::Login {
         identity,
         auth,
@@ -709,7 +709,7 @@ async fn finish_login(state: &AppState, body: &[u8]) -> Answer {
     else {
         return Err(bad("that ceremony is an enrolment, not a login"));
     };
-    let result = verify_assertion(webauthn, &req.credential, auth).map_err(refused)?;
+    let result = verify_assertion(webauthn, &credential, auth).map_err(refused)?;
     let used = Command::UsePasskey {
         identity: identity.clone(),
         credential_id: result.credential_id,
@@ -717,10 +717,7 @@ async fn finish_login(state: &AppState, body: &[u8]) -> Answer {
     };
     submit(state, finishing(&opened, used)).await?;
     let Some(a) = authorize else {
-        let token = session(state, identity)?;
-        return Ok(ok_json(
-            &json!({ "identity": identity.as_str(), "session": token }),
-        ));
+        return signed_in(state, identity);
     };
     let code = state.identity().secret().map_err(internal)?;
     let client_id = ClientId::new(a.client_id.clone()).map_err(|_| bad("bad client_id"))?;

@@ -1,6 +1,11 @@
 //! The portal: HTML pages served by the binary (no external assets), and the JSON calls
 //! their scripts make.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "the error path returns a finished HTTP response; it is not hot"
+)]
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -184,6 +189,25 @@ pub fn signed_out_page(target: Option<&str>) -> String {
     )
 }
 
+/// A JSON request body, or the 400 answer saying what is wrong with it.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the request body is not valid: {e}")).into_response()
+    })
+}
+
+/// The JSON body of an admin call about one person, and that person's `name` (trimmed,
+/// a DNS label); or the 400 answer.
+fn named_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    name: impl Fn(&T) -> &str,
+) -> Result<(T, Name), Response> {
+    let req: T = json_body(body)?;
+    let identity = Name::parse(name(&req).trim())
+        .map_err(|_| ApiError::bad_request("the name must be a DNS label").into_response())?;
+    Ok((req, identity))
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Approve {
@@ -203,12 +227,9 @@ pub(crate) async fn approve_device(
     Extension(claims): Extension<Claims>,
     body: Bytes,
 ) -> Response {
-    let req: Approve = match serde_json::from_slice(&body) {
+    let req: Approve = match json_body(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return ApiError::bad_request(format!("the request body is not valid: {e}"))
-                .into_response()
-        }
+        Err(r) => return r,
     };
     let Some(identity) = subject_name(&state, &claims) else {
         return ApiError::bad_request("the token's subject is not an identity of this cluster")
@@ -306,15 +327,9 @@ pub(crate) async fn invite(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req: Invite = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return ApiError::bad_request(format!("the request body is not valid: {e}"))
-                .into_response()
-        }
-    };
-    let Ok(identity) = Name::parse(req.name.trim()) else {
-        return ApiError::bad_request("the name must be a DNS label").into_response();
+    let (req, identity) = match named_body(&body, |r: &Invite| &r.name) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let roles = match req
         .roles
@@ -351,15 +366,9 @@ pub(crate) async fn reenrolment(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req: ReEnrolFor = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return ApiError::bad_request(format!("the request body is not valid: {e}"))
-                .into_response()
-        }
-    };
-    let Ok(identity) = Name::parse(req.name.trim()) else {
-        return ApiError::bad_request("the name must be a DNS label").into_response();
+    let (_, identity) = match named_body(&body, |r: &ReEnrolFor| &r.name) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     issue_code(
         &state,
