@@ -148,10 +148,11 @@ impl ClientResponse {
 }
 
 /// The application data of one Raft entry: client requests batched by the
-/// leader's write batcher (see [`crate::RaftNode::append`]). openraft 0.9's
-/// core waits for each log append to be durable before it takes the next
-/// request, so one entry per request would cap a leader at one request per
-/// fsync; batching makes that one fsync per batch.
+/// leader's write batcher (see [`crate::RaftNode::append`]). A follower's
+/// openraft core waits for each log append to be durable before it takes the
+/// next one (the leader's no longer does: `firmware/third_party/PATCHES.md`),
+/// so one entry per request would cap a follower at one entry per fsync;
+/// batching makes that one fsync per batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientBatch {
     /// The requests, applied in order.
