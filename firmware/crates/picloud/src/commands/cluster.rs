@@ -331,7 +331,7 @@ fn read(path: &std::path::Path) -> Result<String> {
 }
 
 fn certs(cmd: &CertsCommand) -> Result<Outcome> {
-    use rcgen::{DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType};
+    use rcgen::{ExtendedKeyUsagePurpose, KeyPair, SanType};
     match cmd {
         CertsCommand::Ca { out } => {
             mkdir(out)?;
@@ -356,56 +356,32 @@ fn certs(cmd: &CertsCommand) -> Result<Outcome> {
             out,
             days,
         } => {
-            let ca_pem = read(&ca.join("ca.pem"))?;
-            let ca_key = KeyPair::from_pem(&read(&ca.join("ca.key"))?).map_err(|e| {
-                UsageError(format!(
-                    "{}: not a private key: {e}",
-                    ca.join("ca.key").display()
-                ))
-            })?;
-            if !ca_pem.contains("BEGIN CERTIFICATE") {
-                return Err(UsageError(format!(
-                    "{}: not a PEM certificate",
-                    ca.join("ca.pem").display()
-                ))
-                .into());
-            }
-            // Certificates name the CA by its subject and are signed by its key, so an
-            // issuer rebuilt from the same subject and the saved key chains to ca.pem.
-            let issuer = rcgen::Issuer::new(ca_params()?, ca_key);
-            let mut p = rcgen::CertificateParams::new(Vec::<String>::new())?;
-            p.distinguished_name.push(DnType::CommonName, name.as_str());
+            let ca = load_ca(ca)?;
             let dns = |s: &str| -> Result<SanType> {
                 Ok(SanType::DnsName(s.to_string().try_into().map_err(|e| {
                     UsageError(format!("{s:?} is not a valid DNS name: {e}"))
                 })?))
             };
-            p.subject_alt_names.push(dns(name)?);
+            let mut sans = vec![dns(name)?];
             for a in addrs {
                 let san = match a.parse::<std::net::IpAddr>() {
                     Ok(ip) => SanType::IpAddress(ip),
                     Err(_) => dns(a)?,
                 };
-                if !p.subject_alt_names.contains(&san) {
-                    p.subject_alt_names.push(san);
+                if !sans.contains(&san) {
+                    sans.push(san);
                 }
             }
-            p.is_ca = IsCa::ExplicitNoCa;
-            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            p.extended_key_usages = vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ];
-            p.use_authority_key_identifier_extension = true;
-            let (from, to) = validity(*days);
-            p.not_before = from.into();
-            p.not_after = to.into();
-            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-            let cert = p.signed_by(&key, &issuer)?;
-            mkdir(out)?;
-            write_new(&out.join("node.key"), &key.serialize_pem(), 0o600)?;
-            write_new(&out.join("node.pem"), &cert.pem(), 0o644)?;
-            write_new(&out.join("ca.pem"), &ca_pem, 0o644)?;
+            let leaf = Leaf {
+                name,
+                sans,
+                usages: vec![
+                    ExtendedKeyUsagePurpose::ServerAuth,
+                    ExtendedKeyUsagePurpose::ClientAuth,
+                ],
+                days: *days,
+            };
+            issue_leaf(ca, &leaf, out, "node")?;
             println!(
                 "node certificate for {name} ({}) written to {}: node.pem, node.key (0600), ca.pem; start the node with --tls-dir {}",
                 addrs.join(", "),
@@ -419,22 +395,13 @@ fn certs(cmd: &CertsCommand) -> Result<Outcome> {
             out,
             days,
         } => {
-            let (ca_pem, issuer) = load_ca(ca)?;
-            let mut p = rcgen::CertificateParams::new(Vec::<String>::new())?;
-            p.distinguished_name.push(DnType::CommonName, name.as_str());
-            p.is_ca = IsCa::ExplicitNoCa;
-            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            p.use_authority_key_identifier_extension = true;
-            let (from, to) = validity(*days);
-            p.not_before = from.into();
-            p.not_after = to.into();
-            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-            let cert = p.signed_by(&key, &issuer)?;
-            mkdir(out)?;
-            write_new(&out.join("client.key"), &key.serialize_pem(), 0o600)?;
-            write_new(&out.join("client.pem"), &cert.pem(), 0o644)?;
-            write_new(&out.join("ca.pem"), &ca_pem, 0o644)?;
+            let leaf = Leaf {
+                name,
+                sans: Vec::new(),
+                usages: vec![ExtendedKeyUsagePurpose::ClientAuth],
+                days: *days,
+            };
+            issue_leaf(load_ca(ca)?, &leaf, out, "client")?;
             println!(
                 "client certificate for {name} written to {}: client.pem, client.key (0600), ca.pem; pass --tls-dir {} to `picloud cluster …` and `picloud log …`",
                 out.display(),
@@ -443,6 +410,49 @@ fn certs(cmd: &CertsCommand) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// A leaf certificate to issue: node (server and client auth, with SANs) or client.
+struct Leaf<'a> {
+    /// The subject's common name.
+    name: &'a str,
+    /// Subject alternative names.
+    sans: Vec<rcgen::SanType>,
+    /// Extended key usages.
+    usages: Vec<rcgen::ExtendedKeyUsagePurpose>,
+    /// Validity in days from now.
+    days: u32,
+}
+
+/// Issues `leaf` with a fresh P-256 key, signed by `ca` (from [`load_ca`]), and writes
+/// `<stem>.key` (0600), `<stem>.pem` and a copy of `ca.pem` into `out`, never overwriting.
+fn issue_leaf(
+    (ca_pem, issuer): (String, rcgen::Issuer<'static, rcgen::KeyPair>),
+    leaf: &Leaf<'_>,
+    out: &std::path::Path,
+    stem: &str,
+) -> Result<()> {
+    use rcgen::{DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name.push(DnType::CommonName, leaf.name);
+    p.subject_alt_names.clone_from(&leaf.sans);
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages.clone_from(&leaf.usages);
+    p.use_authority_key_identifier_extension = true;
+    let (from, to) = validity(leaf.days);
+    p.not_before = from.into();
+    p.not_after = to.into();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let cert = p.signed_by(&key, &issuer)?;
+    mkdir(out)?;
+    write_new(
+        &out.join(format!("{stem}.key")),
+        &key.serialize_pem(),
+        0o600,
+    )?;
+    write_new(&out.join(format!("{stem}.pem")), &cert.pem(), 0o644)?;
+    write_new(&out.join("ca.pem"), &ca_pem, 0o644)
 }
 
 /// The CA certificate's PEM and an issuer from `ca/ca.pem` and `ca/ca.key`.
