@@ -506,6 +506,34 @@ impl Target {
 #[derive(Debug)]
 struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
 
+/// rustls's handshake-signature check for one TLS version.
+type VerifySignature = fn(
+    &[u8],
+    &CertificateDer<'_>,
+    &rustls::DigitallySignedStruct,
+    &rustls::crypto::WebPkiSupportedAlgorithms,
+)
+    -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error>;
+
+impl AnyServer {
+    /// Checks a handshake signature with `check` and the provider's algorithms: the
+    /// server's certificate is accepted unverified, its signatures never are.
+    fn verify(
+        &self,
+        check: VerifySignature,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        check(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+}
+
 impl rustls::client::danger::ServerCertVerifier for AnyServer {
     fn verify_server_cert(
         &self,
@@ -524,12 +552,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyServer {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.verify(rustls::crypto::verify_tls12_signature, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -538,12 +561,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyServer {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.verify(rustls::crypto::verify_tls13_signature, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
