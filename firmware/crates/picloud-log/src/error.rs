@@ -75,6 +75,16 @@ pub enum SegmentError {
         /// Index stored in the record.
         found: u64,
     },
+    /// After the last record comes an all-zero record header (the start of
+    /// the zero-filled free space), but non-zero bytes follow later: a write
+    /// whose first sector was lost while later ones landed, or damage.
+    #[error("non-zero bytes in the zero-filled space after offset {offset}, up to offset {end}")]
+    GarbageAfterEnd {
+        /// Offset of the all-zero record header (end of the last good record).
+        offset: u64,
+        /// Offset just past the last non-zero byte.
+        end: u64,
+    },
 }
 
 impl SegmentError {
@@ -84,7 +94,7 @@ impl SegmentError {
     pub fn is_torn(&self) -> bool {
         match self {
             SegmentError::ShortHeader { .. } | SegmentError::ZeroHeader => true,
-            SegmentError::Record { .. } => true,
+            SegmentError::Record { .. } | SegmentError::GarbageAfterEnd { .. } => true,
             SegmentError::BadMagic
             | SegmentError::BadVersion { .. }
             | SegmentError::HeaderChecksum

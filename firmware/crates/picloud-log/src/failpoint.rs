@@ -12,10 +12,14 @@ pub const FAILPOINTS: &[&str] = &[
     "segment.create.after",
     "segment.write.before",
     "segment.write.torn",
+    "segment.pad.torn",
     "segment.fdatasync.before",
     "segment.fdatasync.after",
     "segment.dirsync.before",
     "segment.dirsync.after",
+    "zerofill.write.torn",
+    "zerofill.fdatasync.before",
+    "zerofill.fdatasync.after",
     "meta.write.torn",
     "meta.fdatasync.before",
     "meta.fdatasync.after",
@@ -31,6 +35,9 @@ pub const FAILPOINTS: &[&str] = &[
     "purge.meta.after",
     "purge.delete",
     "purge.dirsync.before",
+    "recovery.cut.before",
+    "recovery.fsync.before",
+    "recovery.fsync.after",
 ];
 
 /// Environment variable that arms a failpoint.

@@ -170,9 +170,16 @@ pub struct SegmentScan {
     pub error: Option<SegmentError>,
 }
 
-/// Scans a segment image: header, then records until the end or the first
-/// short, corrupt or out-of-sequence record. Records after a problem are never
-/// returned. This is the same logic recovery applies to files.
+/// Offset just past the last non-zero byte of `bytes`, or 0 if all are zero.
+pub(crate) fn nonzero_end(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1)
+}
+
+/// Scans a segment image: header, then records until the end, an all-zero
+/// record header (the start of the zero-filled free space, which must then be
+/// all zero to the end of the slice, else [`SegmentError::GarbageAfterEnd`]),
+/// or the first short, corrupt or out-of-sequence record. Records after a
+/// problem are never returned. This is the same logic recovery applies to files.
 pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
     let mut scan = SegmentScan {
         header: None,
@@ -200,7 +207,17 @@ pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
                 scan.records.push((index, from..to));
                 scan.valid_len = to;
             }
-            Ok(None) => break,
+            Ok(None) => {
+                let rest = bytes.get(scan.valid_len..).unwrap_or(&[]);
+                let end = nonzero_end(rest);
+                if end > 0 {
+                    scan.error = Some(SegmentError::GarbageAfterEnd {
+                        offset: scan.valid_len as u64,
+                        end: (scan.valid_len + end) as u64,
+                    });
+                }
+                break;
+            }
             Err(ScanFail::Bad(e)) => {
                 scan.error = Some(e);
                 break;
@@ -305,13 +322,18 @@ impl<R: Read> SegmentScanner<R> {
         self.next_index
     }
 
-    /// Next record, `Ok(None)` at a clean end of data.
+    /// Next record, `Ok(None)` at a clean end of data: the end of the input,
+    /// or a record header whose bytes (all of it, or what is left of the input
+    /// if shorter) are all zero — the zero-filled free space after the last
+    /// record. A valid record never starts with 16 zero bytes (its CRC over
+    /// index 0 and an empty payload is not 0). The caller decides whether the
+    /// rest of the input must be zero too (recovery does).
     pub(crate) fn next_record(&mut self) -> Result<Option<ScannedRecord<'_>>, ScanFail> {
         let offset = self.offset;
         let bad = |source| ScanFail::Bad(SegmentError::Record { offset, source });
         let mut h = [0u8; RECORD_HEADER_LEN];
         let n = read_full(&mut self.reader, &mut h).map_err(ScanFail::Io)?;
-        if n == 0 {
+        if h.get(..n).unwrap_or(&[]).iter().all(|b| *b == 0) {
             return Ok(None);
         }
         let (len, stored, index) = parse_frame_header(h.get(..n).unwrap_or(&[])).map_err(bad)?;
@@ -370,6 +392,37 @@ mod tests {
         assert_eq!(&seg[scan.records[0].1.clone()], b"hello");
         let (rec, used) = decode_record(&seg[SEGMENT_HEADER_LEN..]).unwrap();
         assert_eq!((rec.index, rec.payload, used), (7, &b"hello"[..], 21));
+    }
+
+    #[test]
+    fn zero_header_is_the_end_and_garbage_after_it_is_reported() {
+        assert_ne!(
+            record_crc(0, &[]),
+            0,
+            "an all-zero header must never be a valid record"
+        );
+        let mut seg = SegmentHeader { first_index: 0 }.encode().to_vec();
+        encode_record(&mut seg, 0, b"");
+        let end = seg.len();
+        seg.resize(end + 100, 0);
+        let scan = scan_segment(&seg);
+        assert_eq!(
+            (scan.error, scan.valid_len, scan.records.len()),
+            (None, end, 1)
+        );
+        // a short all-zero remainder is free space too
+        let scan = scan_segment(&seg[..end + 5]);
+        assert_eq!((scan.error, scan.valid_len), (None, end));
+        seg[end + 60] = 7;
+        let scan = scan_segment(&seg);
+        assert_eq!(scan.valid_len, end);
+        assert_eq!(
+            scan.error,
+            Some(SegmentError::GarbageAfterEnd {
+                offset: end as u64,
+                end: end as u64 + 61
+            })
+        );
     }
 
     #[test]

@@ -174,7 +174,8 @@ pub use format::{
 };
 pub use io::{io_uring_available, Backend};
 pub use log::{
-    AppendCallback, AppendTicket, Log, LogConfig, RecoveryReport, SyncPolicy, LOG_DIR,
-    MAX_GROUP_BYTES, MAX_SEGMENT_SIZE_LIMIT, META_FILE, SPARSE_CACHE_SEGMENTS, SPARSE_STRIDE,
+    AppendCallback, AppendTicket, Log, LogConfig, RecoveryReport, SyncPolicy,
+    DEFAULT_ZERO_FILL_CHUNK, LOG_DIR, MAX_GROUP_BYTES, MAX_SEGMENT_SIZE_LIMIT, META_FILE,
+    SPARSE_CACHE_SEGMENTS, SPARSE_STRIDE, ZERO_FILL_STEP,
 };
 pub use snapshot::Snapshot;

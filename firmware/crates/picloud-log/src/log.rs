@@ -6,15 +6,15 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::ops::{Bound, RangeBounds};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 
-use crate::error::LogError;
+use crate::error::{LogError, SegmentError};
 use crate::failpoint;
 use crate::format::{
-    encode_record, frame_len, ScanFail, SegmentHeader, SegmentScanner, MAX_PAYLOAD_HARD,
-    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    encode_record, frame_len, nonzero_end, ScanFail, SegmentHeader, SegmentScanner,
+    MAX_PAYLOAD_HARD, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::io::{open_backend, sync_dir, Backend, WriteBackend};
 use crate::meta::MetaFile;
@@ -32,6 +32,12 @@ pub const SPARSE_CACHE_SEGMENTS: usize = 8;
 pub const MAX_GROUP_BYTES: usize = 16 << 20;
 /// Largest allowed `max_segment_size` (offsets in the sparse index are u32).
 pub const MAX_SEGMENT_SIZE_LIMIT: u64 = 1 << 30;
+/// Default [`LogConfig::zero_fill_chunk`] (4 MiB).
+pub const DEFAULT_ZERO_FILL_CHUNK: u64 = 4 << 20;
+/// The idle zero fill writes and fdatasyncs at most this many bytes at a time
+/// and checks the queue in between, so an append arriving while the I/O
+/// thread zero-fills waits for at most one such step.
+pub const ZERO_FILL_STEP: u64 = 256 << 10;
 
 /// Callback of [`Log::append`]; called exactly once, on the I/O thread.
 pub type AppendCallback = Box<dyn FnOnce(Result<(), LogError>) + Send>;
@@ -49,6 +55,16 @@ pub struct LogConfig {
     pub backend: Backend,
     /// When appends are made durable (default [`SyncPolicy::EveryGroup`]).
     pub sync: SyncPolicy,
+    /// Zero-fill ahead (default [`DEFAULT_ZERO_FILL_CHUNK`], 4 MiB; 0 turns it
+    /// off): the I/O thread keeps the active segment's file written with real
+    /// zero bytes (written and fdatasynced, not a hole, not `fallocate`) up to
+    /// this many bytes past the end of the last record, never past
+    /// `max_segment_size`, so that a group commit overwrites allocated blocks
+    /// inside the file's size and its fdatasync flushes data only (no ext4
+    /// journal commit for a size or extent change). The zeroed space is
+    /// extended when the queue is idle and less than half a chunk is left; a
+    /// write that would run past it zeroes the next chunk inline.
+    pub zero_fill_chunk: u64,
 }
 
 /// When [`Log::append`]ed entries are fdatasynced.
@@ -76,6 +92,7 @@ impl Default for LogConfig {
             max_record_size: 8 << 20,
             backend: Backend::Auto,
             sync: SyncPolicy::EveryGroup,
+            zero_fill_chunk: DEFAULT_ZERO_FILL_CHUNK,
         }
     }
 }
@@ -119,10 +136,13 @@ pub struct RecoveryReport {
     pub last_index: Option<u64>,
     /// Purged index recorded in the metadata file.
     pub purged_index: Option<u64>,
-    /// Bytes cut from the end of the last segment (the torn tail).
+    /// Bytes of the torn tail cut from the last segment: from the end of the
+    /// last good record to the last non-zero byte after it. Zero-filled free
+    /// space is not counted (and not reported at all when it is all zero).
     pub truncated_bytes: u64,
     /// Record frames in the cut tail (at least 1 if any bytes were cut; frames
-    /// after the first bad one are counted by their length fields, best effort).
+    /// after the first bad one are counted by their length fields up to the
+    /// first all-zero frame header, best effort).
     pub dropped_records: u64,
     /// Index the first dropped record had (the one after the last kept).
     pub first_dropped_index: Option<u64>,
@@ -278,9 +298,16 @@ struct Active {
     path: PathBuf,
     first: u64,
     next: u64,
+    /// Logical end: header plus whole records written.
     len: u64,
-    /// Length known durable (for failpoints modelling power loss).
+    /// Logical length known durable (for failpoints modelling power loss).
     synced_len: u64,
+    /// Size of the file as written: `len` plus the zero-filled space after it.
+    file_len: u64,
+    /// File size known durable (for failpoints modelling power loss).
+    durable_file_len: u64,
+    /// Where the idle zero fill in progress stops (0: none in progress).
+    fill_goal: u64,
     sparse: Vec<u32>,
 }
 
@@ -296,16 +323,48 @@ struct FileScan {
     next: u64,
     valid_len: u64,
     sparse: Vec<u32>,
-    error: Option<crate::error::SegmentError>,
+    error: Option<SegmentError>,
     file_len: u64,
+    /// Offset just past the last non-zero byte at or after `valid_len`
+    /// (`valid_len` if the rest of the file is zero, or if not checked).
+    tail_end: u64,
 }
 
-fn scan_file(path: &Path, max_payload: u64) -> Result<FileScan, LogError> {
+/// Offset just past the last non-zero byte of `file` in `from..to`, or `from`
+/// if that range is all zero. Reads through a buffer of at most 1 MiB.
+fn tail_nonzero_end(file: &File, path: &Path, from: u64, to: u64) -> Result<u64, LogError> {
+    let cap = usize::try_from(to.saturating_sub(from).min(1 << 20)).unwrap_or(1 << 20);
+    let mut buf = vec![0u8; cap];
+    let (mut pos, mut end) = (from, from);
+    while pos < to {
+        let n = usize::try_from(to - pos).unwrap_or(cap).min(cap);
+        let Some(chunk) = buf.get_mut(..n).filter(|c| !c.is_empty()) else {
+            break;
+        };
+        file.read_exact_at(chunk, pos)
+            .map_err(|e| LogError::io("read", path, e))?;
+        let e = nonzero_end(chunk);
+        if e > 0 {
+            end = pos + e as u64;
+        }
+        pos += n as u64;
+    }
+    Ok(end)
+}
+
+/// Scans a segment file. With `check_tail`, also reads everything after the
+/// last good record: non-zero bytes after a clean end (an all-zero frame
+/// header) become [`SegmentError::GarbageAfterEnd`], and `tail_end` tells how
+/// far non-zero damage reaches.
+fn scan_file(path: &Path, max_payload: u64, check_tail: bool) -> Result<FileScan, LogError> {
     let file = File::open(path).map_err(|e| LogError::io("open", path, e))?;
     let file_len = file
         .metadata()
         .map_err(|e| LogError::io("stat", path, e))?
         .len();
+    let tail_file = file
+        .try_clone()
+        .map_err(|e| LogError::io("open", path, e))?;
     let reader = BufReader::with_capacity(1 << 20, file);
     let mut out = FileScan {
         header: None,
@@ -314,6 +373,7 @@ fn scan_file(path: &Path, max_payload: u64) -> Result<FileScan, LogError> {
         sparse: Vec::new(),
         error: None,
         file_len,
+        tail_end: 0,
     };
     let mut sc = match SegmentScanner::new(reader, max_payload) {
         Ok(sc) => sc,
@@ -344,25 +404,102 @@ fn scan_file(path: &Path, max_payload: u64) -> Result<FileScan, LogError> {
     }
     out.next = sc.next_index();
     out.valid_len = sc.offset();
+    out.tail_end = out.valid_len;
+    if check_tail {
+        out.tail_end = tail_nonzero_end(&tail_file, path, out.valid_len, file_len)?;
+        if out.error.is_none() && out.tail_end > out.valid_len {
+            out.error = Some(SegmentError::GarbageAfterEnd {
+                offset: out.valid_len,
+                end: out.tail_end,
+            });
+        }
+    }
     Ok(out)
 }
 
-/// Counts frames in a cut tail by walking length fields (best effort).
+/// Counts frames in a cut tail by walking length fields up to the first
+/// all-zero frame header (best effort; at least 1).
 fn count_tail_frames(path: &Path, from: u64, end: u64) -> u64 {
     let Ok(f) = File::open(path) else { return 1 };
     let mut pos = from;
     let mut n = 0;
     while pos < end {
-        n += 1;
-        let mut h = [0u8; 4];
-        if f.read_exact_at(&mut h, pos).is_err() {
+        let mut h = [0u8; RECORD_HEADER_LEN];
+        let avail = usize::try_from(end - pos).unwrap_or(RECORD_HEADER_LEN);
+        let Some(hh) = h.get_mut(..avail.min(RECORD_HEADER_LEN)) else {
+            break;
+        };
+        if f.read_exact_at(hh, pos).is_err() || hh.iter().all(|b| *b == 0) {
             break;
         }
+        n += 1;
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
         pos = pos
             .saturating_add(RECORD_HEADER_LEN as u64)
-            .saturating_add(u64::from(u32::from_le_bytes(h)));
+            .saturating_add(u64::from(len));
     }
     n.max(1)
+}
+
+/// Cuts the torn tail of the last segment at `valid_len` and fsyncs it (the
+/// I/O thread zero-fills the space again). A crash at any point leaves either
+/// the old tail (cut again by the next recovery) or the cut file.
+fn cut_torn_tail(path: &Path, valid_len: u64) -> Result<(), LogError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| LogError::io("open", path, e))?;
+    if failpoint::hit("recovery.cut.before") {
+        failpoint::crash();
+    }
+    f.set_len(valid_len)
+        .map_err(|e| LogError::io("truncate", path, e))?;
+    if failpoint::hit("recovery.fsync.before") {
+        failpoint::crash();
+    }
+    f.sync_all().map_err(|e| LogError::io("fsync", path, e))?;
+    if failpoint::hit("recovery.fsync.after") {
+        failpoint::crash();
+    }
+    Ok(())
+}
+
+/// Models power loss before an fdatasync, for the failpoints: of the
+/// unsynced logical bytes `synced_len..end`, the second half is lost — it
+/// reads back as what was durable there before (zeros inside the durable file
+/// size) — and any file growth past the durable size is lost.
+fn model_power_loss(a: &Active, end: u64) {
+    let mid = a.synced_len + end.saturating_sub(a.synced_len) / 2;
+    let zero_to = end.min(a.durable_file_len);
+    if mid < zero_to {
+        let zeros = vec![0u8; usize::try_from(zero_to - mid).unwrap_or(0)];
+        let _ = a.file.write_all_at(&zeros, mid);
+    }
+    let _ = a.file.set_len(mid.max(a.durable_file_len));
+}
+
+/// Writes zeros over `from..to` of the active segment, in pieces of `zeros`.
+fn write_zeros(
+    backend: &mut dyn WriteBackend,
+    a: &Active,
+    zeros: &[u8],
+    from: u64,
+    to: u64,
+) -> Result<(), LogError> {
+    let mut pos = from;
+    while pos < to {
+        let n = usize::try_from(to - pos)
+            .unwrap_or(usize::MAX)
+            .min(zeros.len());
+        let Some(piece) = zeros.get(..n).filter(|p| !p.is_empty()) else {
+            return Err(LogError::Config {
+                reason: "zero-fill buffer is empty".into(),
+            });
+        };
+        backend.write_all_at(&a.file, &a.path, pos, piece)?;
+        pos += n as u64;
+    }
+    Ok(())
 }
 
 fn remove_file(path: &Path) -> Result<(), LogError> {
@@ -374,13 +511,13 @@ fn remove_file(path: &Path) -> Result<(), LogError> {
 }
 
 fn open_active(path: &Path, max_payload: u64) -> Result<Active, LogError> {
-    let scan = scan_file(path, max_payload)?;
+    let scan = scan_file(path, max_payload, true)?;
     let (Some(h), None) = (scan.header, &scan.error) else {
         let offset = scan.valid_len;
         return Err(LogError::Corrupt {
             path: path.to_owned(),
             offset,
-            source: scan.error.unwrap_or(crate::error::SegmentError::ZeroHeader),
+            source: scan.error.unwrap_or(SegmentError::ZeroHeader),
         });
     };
     let file = OpenOptions::new()
@@ -395,6 +532,9 @@ fn open_active(path: &Path, max_payload: u64) -> Result<Active, LogError> {
         next: scan.next,
         len: scan.valid_len,
         synced_len: scan.valid_len,
+        file_len: scan.file_len,
+        durable_file_len: scan.file_len,
+        fill_goal: 0,
         sparse: scan.sparse,
     })
 }
@@ -457,9 +597,9 @@ impl Log {
         let count = names.len();
         for (k, (named, path)) in names.into_iter().enumerate() {
             let is_last = k + 1 == count;
-            let scan = scan_file(&path, MAX_PAYLOAD_HARD)?;
+            let scan = scan_file(&path, MAX_PAYLOAD_HARD, true)?;
             let Some(header) = scan.header else {
-                let err = scan.error.unwrap_or(crate::error::SegmentError::ZeroHeader);
+                let err = scan.error.unwrap_or(SegmentError::ZeroHeader);
                 if is_last && err.is_torn() {
                     // The header of the newest segment never reached the disk, so
                     // nothing in it was ever acknowledged.
@@ -490,7 +630,7 @@ impl Log {
                     });
                 }
             }
-            let mut len = scan.valid_len;
+            let len = scan.valid_len;
             if let Some(err) = scan.error {
                 if !(is_last && err.is_torn()) {
                     return Err(LogError::Corrupt {
@@ -499,19 +639,14 @@ impl Log {
                         source: err,
                     });
                 }
-                // Torn tail of the newest segment: cut it.
-                report.truncated_bytes = scan.file_len - scan.valid_len;
-                report.dropped_records = count_tail_frames(&path, scan.valid_len, scan.file_len);
+                // Torn tail of the newest segment (non-zero bytes after the
+                // last good record): cut it. An all-zero rest is free space
+                // and never gets here.
+                report.truncated_bytes = scan.tail_end - scan.valid_len;
+                report.dropped_records = count_tail_frames(&path, scan.valid_len, scan.tail_end);
                 report.first_dropped_index = Some(scan.next);
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| LogError::io("open", &path, e))?;
-                f.set_len(scan.valid_len)
-                    .map_err(|e| LogError::io("truncate", &path, e))?;
-                f.sync_all().map_err(|e| LogError::io("fsync", &path, e))?;
+                cut_torn_tail(&path, scan.valid_len)?;
                 report.torn_segment = Some(path.clone());
-                len = scan.valid_len;
             }
             last_sparse = scan.sparse;
             segs.push(SegView {
@@ -586,7 +721,19 @@ impl Log {
             sync: config.sync,
             buf: Vec::new(),
             fenced: None,
+            zero_chunk: config.zero_fill_chunk.min(config.max_segment_size),
+            zeros: if config.zero_fill_chunk > 0 {
+                vec![0u8; ZERO_FILL_STEP as usize]
+            } else {
+                Vec::new()
+            },
         };
+        if report.torn_segment.is_some() {
+            // The cut torn tail is zero-filled again before open returns.
+            while let Some(goal) = io.fill_goal() {
+                io.fill_step(goal)?;
+            }
+        }
         let thread = std::thread::Builder::new()
             .name("picloud-log-io".into())
             .spawn(move || io.run(rx))
@@ -859,7 +1006,7 @@ impl Log {
                 return Ok(Arc::clone(s));
             }
         }
-        let scan = scan_file(path, MAX_PAYLOAD_HARD)?;
+        let scan = scan_file(path, MAX_PAYLOAD_HARD, false)?;
         if let Some(err) = scan.error {
             return Err(LogError::Corrupt {
                 path: path.to_owned(),
@@ -911,7 +1058,7 @@ impl Log {
                     return Err(LogError::Corrupt {
                         path: path.to_owned(),
                         offset: at,
-                        source: crate::error::SegmentError::Record {
+                        source: SegmentError::Record {
                             offset: at,
                             source: crate::error::RecordError::Short { need: 1, have: 0 },
                         },
@@ -1083,6 +1230,10 @@ struct IoThread {
     sync: SyncPolicy,
     buf: Vec<u8>,
     fenced: Option<LogError>,
+    /// Zero-fill chunk (0: off), at most `max_segment_size`.
+    zero_chunk: u64,
+    /// [`ZERO_FILL_STEP`] zero bytes (empty when zero fill is off).
+    zeros: Vec<u8>,
 }
 
 impl IoThread {
@@ -1091,9 +1242,17 @@ impl IoThread {
         loop {
             let cmd = match deferred.take() {
                 Some(c) => c,
-                None => match rx.recv() {
+                None => match rx.try_recv() {
                     Ok(c) => c,
-                    Err(_) => return,
+                    Err(TryRecvError::Disconnected) => return,
+                    // Idle: extend the zeroed space first if it runs short.
+                    Err(TryRecvError::Empty) => match self.idle_fill(&rx) {
+                        Some(c) => c,
+                        None => match rx.recv() {
+                            Ok(c) => c,
+                            Err(_) => return,
+                        },
+                    },
                 },
             };
             match cmd {
@@ -1190,8 +1349,89 @@ impl IoThread {
         self.shared.log_dir.clone()
     }
 
-    /// Writes `buf` to the active segment at its end and, with `sync`, makes
-    /// everything written to it durable.
+    /// Where the idle zero fill should extend the active segment to, if it
+    /// should: a fill in progress continues to its goal; otherwise one starts
+    /// when less than half a chunk of zeroed space is left ahead of the last
+    /// record, aiming at one chunk ahead (never past `max_segment_size`).
+    fn fill_goal(&mut self) -> Option<u64> {
+        if self.zero_chunk == 0 || self.fenced.is_some() {
+            return None;
+        }
+        let a = self.active.as_mut()?;
+        if a.fill_goal <= a.file_len {
+            a.fill_goal = 0;
+            if a.file_len.saturating_sub(a.len).saturating_mul(2) >= self.zero_chunk {
+                return None;
+            }
+            let goal = a
+                .len
+                .saturating_add(self.zero_chunk)
+                .min(self.max_segment_size);
+            if goal <= a.file_len {
+                return None;
+            }
+            a.fill_goal = goal;
+        }
+        Some(a.fill_goal)
+    }
+
+    /// Zero-fills ahead while the queue stays empty, one [`ZERO_FILL_STEP`]
+    /// (write + fdatasync) at a time. Returns a command that arrived
+    /// meanwhile, or `None` when there is nothing (more) to fill.
+    fn idle_fill(&mut self, rx: &Receiver<Cmd>) -> Option<Cmd> {
+        while let Some(goal) = self.fill_goal() {
+            if self.guarded(|t| t.fill_step(goal)).is_err() {
+                return None;
+            }
+            match rx.try_recv() {
+                Ok(c) => return Some(c),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        }
+        None
+    }
+
+    /// Writes zeros from the end of the active segment's file towards `goal`
+    /// (at most [`ZERO_FILL_STEP`] bytes) and fdatasyncs.
+    fn fill_step(&mut self, goal: u64) -> Result<(), LogError> {
+        let Some(a) = self.active.as_mut() else {
+            return Ok(());
+        };
+        let from = a.file_len;
+        let to = goal.min(from.saturating_add(ZERO_FILL_STEP));
+        let n = usize::try_from(to.saturating_sub(from)).unwrap_or(0);
+        let Some(zeros) = self.zeros.get(..n).filter(|z| !z.is_empty()) else {
+            a.fill_goal = 0;
+            return Ok(());
+        };
+        if failpoint::hit("zerofill.write.torn") {
+            let _ = a.file.write_all_at(zeros.get(..n / 2).unwrap_or(&[]), from);
+            failpoint::crash();
+        }
+        if failpoint::active() {
+            self.backend.write_all_at(&a.file, &a.path, from, zeros)?;
+            if failpoint::hit("zerofill.fdatasync.before") {
+                model_power_loss(a, a.len);
+                failpoint::crash();
+            }
+            self.backend.datasync(&a.file, &a.path)?;
+        } else {
+            self.backend.write_and_sync(&a.file, &a.path, from, zeros)?;
+        }
+        a.file_len = to;
+        a.durable_file_len = to;
+        a.synced_len = a.len;
+        if failpoint::hit("zerofill.fdatasync.after") {
+            failpoint::crash();
+        }
+        Ok(())
+    }
+
+    /// Writes `buf` to the active segment at its logical end and, with
+    /// `sync`, makes everything written to it durable. A write that would run
+    /// past the zero-filled space also zeroes the next chunk after it (inline
+    /// zero fill; for a new segment this is its first chunk).
     fn flush_active(&mut self, sync: bool) -> Result<(), LogError> {
         let Some(a) = self.active.as_mut() else {
             return Ok(());
@@ -1199,7 +1439,7 @@ impl IoThread {
         if self.buf.is_empty() {
             if sync && a.synced_len < a.len {
                 if failpoint::hit("segment.fdatasync.before") {
-                    let _ = a.file.set_len(a.synced_len + (a.len - a.synced_len) / 2);
+                    model_power_loss(a, a.len);
                     failpoint::crash();
                 }
                 self.backend.datasync(&a.file, &a.path)?;
@@ -1207,49 +1447,59 @@ impl IoThread {
                     failpoint::crash();
                 }
                 a.synced_len = a.len;
+                a.durable_file_len = a.file_len;
             }
             return Ok(());
         }
         let buf = &self.buf;
-        if !sync {
-            if failpoint::hit("segment.write.before") {
-                failpoint::crash();
-            }
-            if failpoint::hit("segment.write.torn") {
-                let half = buf.get(..buf.len() / 2).unwrap_or(&[]);
-                let _ = a.file.write_all_at(half, a.len);
-                failpoint::crash();
-            }
-            self.backend.write_all_at(&a.file, &a.path, a.len, buf)?;
-            a.len += buf.len() as u64;
-            self.buf.clear();
-            return Ok(());
-        }
-        if failpoint::active() {
-            if failpoint::hit("segment.write.before") {
-                failpoint::crash();
-            }
-            if failpoint::hit("segment.write.torn") {
-                let half = buf.get(..buf.len() / 2).unwrap_or(&[]);
-                let _ = a.file.write_all_at(half, a.len);
-                failpoint::crash();
-            }
-            self.backend.write_all_at(&a.file, &a.path, a.len, buf)?;
-            if failpoint::hit("segment.fdatasync.before") {
-                // Power loss: only part of the unsynced bytes reached the disk.
-                let end = a.len + buf.len() as u64;
-                let _ = a.file.set_len(a.synced_len + (end - a.synced_len) / 2);
-                failpoint::crash();
-            }
-            self.backend.datasync(&a.file, &a.path)?;
-            if failpoint::hit("segment.fdatasync.after") {
-                failpoint::crash();
-            }
+        let end = a.len + buf.len() as u64;
+        let pad_to = if self.zero_chunk > 0 && end > a.file_len {
+            end.saturating_add(self.zero_chunk)
+                .min(self.max_segment_size)
+                .max(end)
         } else {
-            self.backend.write_and_sync(&a.file, &a.path, a.len, buf)?;
+            end
+        };
+        if failpoint::hit("segment.write.before") {
+            failpoint::crash();
         }
-        a.len += buf.len() as u64;
-        a.synced_len = a.len;
+        if failpoint::hit("segment.write.torn") {
+            let half = buf.get(..buf.len() / 2).unwrap_or(&[]);
+            let _ = a.file.write_all_at(half, a.len);
+            failpoint::crash();
+        }
+        if sync && pad_to == end && !failpoint::active() {
+            // The common case: one write (inside the zeroed space) + fdatasync,
+            // linked in one io_uring submission.
+            self.backend.write_and_sync(&a.file, &a.path, a.len, buf)?;
+        } else {
+            self.backend.write_all_at(&a.file, &a.path, a.len, buf)?;
+            if pad_to > end {
+                if failpoint::hit("segment.pad.torn") {
+                    let half = (pad_to - end) / 2;
+                    let _ = a.file.set_len(end + half);
+                    failpoint::crash();
+                }
+                write_zeros(self.backend.as_mut(), a, &self.zeros, end, pad_to)?;
+            }
+            if sync {
+                if failpoint::hit("segment.fdatasync.before") {
+                    // Power loss: only part of the unsynced bytes reached the disk.
+                    model_power_loss(a, end);
+                    failpoint::crash();
+                }
+                self.backend.datasync(&a.file, &a.path)?;
+                if failpoint::hit("segment.fdatasync.after") {
+                    failpoint::crash();
+                }
+            }
+        }
+        a.len = end;
+        a.file_len = a.file_len.max(pad_to);
+        if sync {
+            a.synced_len = a.len;
+            a.durable_file_len = a.file_len;
+        }
         self.buf.clear();
         Ok(())
     }
@@ -1276,6 +1526,9 @@ impl IoThread {
             next: first,
             len: 0,
             synced_len: 0,
+            file_len: 0,
+            durable_file_len: 0,
+            fill_goal: 0,
             sparse: Vec::new(),
         });
         Ok(())
@@ -1414,7 +1667,7 @@ impl IoThread {
                     return Err(LogError::Corrupt {
                         path: a.path.clone(),
                         offset: at,
-                        source: crate::error::SegmentError::IndexMismatch {
+                        source: SegmentError::IndexMismatch {
                             offset: at,
                             expected: index,
                             found: sc.next_index(),
@@ -1486,6 +1739,9 @@ impl IoThread {
             }
             a.len = offset;
             a.synced_len = offset;
+            a.file_len = offset;
+            a.durable_file_len = offset;
+            a.fill_goal = 0;
             a.next = from;
             let keep = (from - a.first).div_ceil(SPARSE_STRIDE);
             a.sparse

@@ -4,6 +4,12 @@
 //! at the failpoint (modelling power loss where the failpoint says so). The
 //! parent reopens the log and checks that it is a contiguous prefix holding
 //! every acknowledged record with identical bytes.
+//!
+//! The workload runs with zero fill ahead in small chunks ([`ZERO_CHUNK`], so
+//! that the idle zero fill and the inline one both run many times) on both
+//! backends, and with zero fill off on the std backend. The recovery
+//! failpoints (cutting a torn tail at open) are reached by a second child
+//! that opens a log left with a torn tail by a first crash.
 
 // Test helpers may panic: a panic is a test failure.
 #![allow(
@@ -27,15 +33,18 @@ use picloud_log::{Backend, Log, FAILPOINTS, FAILPOINT_ENV};
 
 const DIR_ENV: &str = "PICLOUD_LOG_CRASH_DIR";
 const BACKEND_ENV: &str = "PICLOUD_LOG_CRASH_BACKEND";
+const CHUNK_ENV: &str = "PICLOUD_LOG_CRASH_ZERO_CHUNK";
 const SEG: u64 = 2048;
+/// Zero-fill chunk of the crash workload: a quarter segment.
+const ZERO_CHUNK: u64 = 512;
 
 fn snap_data(r: u64) -> Vec<u8> {
     (0..(r * 37 % 3000 + 10)).map(|k| (k + r) as u8).collect()
 }
 
 /// The child's workload; returns only if the failpoint was never reached.
-fn workload(dir: &str, backend: Backend) {
-    let (log, _) = Log::open(dir, cfg(backend, SEG)).unwrap();
+fn workload(dir: &str, backend: Backend, chunk: u64) {
+    let (log, _) = Log::open(dir, cfg_zero(backend, SEG, chunk)).unwrap();
     let log = Arc::new(log);
     let next = Arc::new(Mutex::new(1u64));
     let gen = Arc::new(AtomicU64::new(0));
@@ -106,7 +115,11 @@ fn crash_child() {
         Ok("uring") => Backend::IoUring,
         _ => Backend::Std,
     };
-    workload(&dir, backend);
+    let chunk = std::env::var(CHUNK_ENV)
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(ZERO_CHUNK);
+    workload(&dir, backend, chunk);
     println!("finished");
 }
 
@@ -160,12 +173,18 @@ fn model(stdout: &str) -> Model {
     m
 }
 
-fn run_case(fp: &str, hit: u32, backend: Backend) {
-    let d = TempDir::new(&format!("crash-{}", fp.replace('.', "-")));
-    let dir = d.path().join("data");
+/// Runs the workload in a child process with `fp@hit` armed; returns what it
+/// acknowledged. Asserts that it aborted at the failpoint.
+fn crash_child_at(
+    dir: &std::path::Path,
+    fp: &str,
+    hit: u32,
+    backend: Backend,
+    chunk: u64,
+) -> Model {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(DIR_ENV, &dir)
+        .env(DIR_ENV, dir)
         .env(
             BACKEND_ENV,
             if backend == Backend::IoUring {
@@ -174,12 +193,13 @@ fn run_case(fp: &str, hit: u32, backend: Backend) {
                 "std"
             },
         )
+        .env(CHUNK_ENV, chunk.to_string())
         .env(FAILPOINT_ENV, format!("{fp}@{hit}"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let m = model(&stdout);
-    let ctx = format!("failpoint {fp}@{hit} backend {backend:?}");
+    let ctx = format!("failpoint {fp}@{hit} backend {backend:?} zero chunk {chunk}");
     assert!(!m.finished, "{ctx}: failpoint never reached");
     assert_eq!(
         out.status.signal(),
@@ -188,16 +208,29 @@ fn run_case(fp: &str, hit: u32, backend: Backend) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    m
+}
+
+fn run_case(fp: &str, hit: u32, backend: Backend, chunk: u64) {
+    let d = TempDir::new(&format!("crash-{}", fp.replace('.', "-")));
+    let dir = d.path().join("data");
+    let m = crash_child_at(&dir, fp, hit, backend, chunk);
+    let ctx = format!("failpoint {fp}@{hit} backend {backend:?} zero chunk {chunk}");
     assert!(
         !m.acked.is_empty() || hit <= 2,
         "{ctx}: nothing acknowledged before the crash"
     );
+    check_recovered(&dir, &m, chunk, &ctx);
+}
 
+/// Reopens the log twice and checks it against what the child acknowledged.
+fn check_recovered(dir: &std::path::Path, m: &Model, chunk: u64, ctx: &str) {
     for pass in 0..2 {
-        let (log, rep) = Log::open(&dir, cfg(Backend::Std, SEG))
+        let (log, rep) = Log::open(dir, cfg_zero(Backend::Std, SEG, chunk))
             .unwrap_or_else(|e| panic!("{ctx}: recovery failed: {e}"));
         if pass == 1 {
             assert_eq!(rep.truncated_bytes, 0, "{ctx}: second recovery cut again");
+            assert_eq!(rep.dropped_records, 0, "{ctx}: second recovery dropped");
         }
         let purged = log.purged().map_or(0, |(p, _)| p);
         assert!(
@@ -272,12 +305,51 @@ fn libc_sigabrt() -> i32 {
     6
 }
 
-fn run_all(backend: Backend) {
+/// Failpoints on the recovery path, reached by [`run_recovery_case`].
+fn is_recovery(fp: &str) -> bool {
+    fp.starts_with("recovery.")
+}
+
+/// Failpoints that exist only with zero fill on.
+fn needs_zero_fill(fp: &str) -> bool {
+    fp.starts_with("zerofill.") || fp == "segment.pad.torn"
+}
+
+fn run_all(backend: Backend, chunk: u64) {
     for fp in FAILPOINTS {
+        if is_recovery(fp) || (chunk == 0 && needs_zero_fill(fp)) {
+            continue;
+        }
         for hit in [2, 5] {
-            run_case(fp, hit, backend);
+            run_case(fp, hit, backend, chunk);
         }
     }
+}
+
+/// A first child crashes right after an acknowledged commit; non-zero garbage
+/// is then written after the last record (a torn write), and a second child
+/// crashes at `fp` while recovery cuts it. The log must hold every record the
+/// first child acknowledged.
+fn run_recovery_case(fp: &str, backend: Backend, chunk: u64) {
+    let d = TempDir::new(&format!("crash-{}", fp.replace('.', "-")));
+    let dir = d.path().join("data");
+    let ctx = format!("failpoint {fp} backend {backend:?} zero chunk {chunk}");
+    let m = crash_child_at(&dir, "segment.fdatasync.after", 5, backend, chunk);
+    assert!(!m.acked.is_empty(), "{ctx}: nothing acknowledged");
+    let last = segment_files(&dir).pop().unwrap();
+    let bytes = std::fs::read(&last).unwrap();
+    let valid = picloud_log::scan_segment(&bytes).valid_len;
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
+        f.write_all_at(&[0xa5; 40], valid as u64).unwrap();
+    }
+    let m2 = crash_child_at(&dir, fp, 1, backend, chunk);
+    assert!(
+        m2.acked.is_empty(),
+        "{ctx}: the second child crashes in open"
+    );
+    check_recovered(&dir, &m, chunk, &ctx);
 }
 
 #[test]
@@ -285,7 +357,15 @@ fn crash_at_every_failpoint_std() {
     if std::env::var(DIR_ENV).is_ok() {
         return;
     }
-    run_all(Backend::Std);
+    run_all(Backend::Std, ZERO_CHUNK);
+}
+
+#[test]
+fn crash_at_every_failpoint_std_without_zero_fill() {
+    if std::env::var(DIR_ENV).is_ok() {
+        return;
+    }
+    run_all(Backend::Std, 0);
 }
 
 #[test]
@@ -293,5 +373,19 @@ fn crash_at_every_failpoint_io_uring() {
     if std::env::var(DIR_ENV).is_ok() {
         return;
     }
-    run_all(Backend::IoUring);
+    run_all(Backend::IoUring, ZERO_CHUNK);
+}
+
+#[test]
+fn crash_during_recovery() {
+    if std::env::var(DIR_ENV).is_ok() {
+        return;
+    }
+    for fp in FAILPOINTS.iter().filter(|f| is_recovery(f)) {
+        for backend in [Backend::Std, Backend::IoUring] {
+            for chunk in [ZERO_CHUNK, 0] {
+                run_recovery_case(fp, backend, chunk);
+            }
+        }
+    }
 }

@@ -52,6 +52,19 @@ pub fn cfg(backend: Backend, seg: u64) -> LogConfig {
     }
 }
 
+/// [`cfg`] with an explicit zero-fill chunk (0: off, the pre-zero-fill behaviour).
+pub fn cfg_zero(backend: Backend, seg: u64, zero_fill_chunk: u64) -> LogConfig {
+    LogConfig {
+        zero_fill_chunk,
+        ..cfg(backend, seg)
+    }
+}
+
+/// Offset just past the last non-zero byte of `bytes` (0 if all zero).
+pub fn nonzero_end(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1)
+}
+
 pub fn open(dir: &Path, backend: Backend, seg: u64) -> (Log, RecoveryReport) {
     Log::open(dir, cfg(backend, seg)).unwrap()
 }
