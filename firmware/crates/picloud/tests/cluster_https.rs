@@ -6,108 +6,30 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod common;
 use common::*;
 
-/// A node process whose stdout/stderr lines arrive on a channel; SIGTERM on drop.
-struct Node {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Node {
-    fn spawn(home: &Path, args: &[String]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_picloud"))
-            .args(args)
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join("node-config"))
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Node {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first line containing `needle`.
-    fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
-                return l.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
-                Err(e) => panic!(
-                    "no line with `{needle}` within {limit:?} ({e:?}); got:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `picloud node` process with its own config under `home` (`node-config`).
+fn spawn_node(home: &Path, args: &[String]) -> Proc {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_picloud"));
+    command
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("node-config"))
+        .env("NO_COLOR", "1");
+    Proc::spawn(command)
 }
 
 /// The CLI as a user without any profile runs it (stdin is not a terminal).
 fn cli(home: &Path, credential: Option<&Path>, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_picloud"));
-    c.args(args)
-        .env_remove("PICLOUD_CLUSTER")
-        .env_remove("PICLOUD_CA")
-        .env_remove("PICLOUD_TOKEN")
-        .env_remove("PICLOUD_CREDENTIAL")
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    if let Some(f) = credential {
-        c.env("PICLOUD_CREDENTIAL", f);
+    match credential {
+        Some(f) => picloud_env(home, args, &[("PICLOUD_CREDENTIAL", f.as_os_str())]),
+        None => picloud_env(home, args, &[]),
     }
-    c.output().unwrap()
 }
 
 fn code(o: &Output) -> Option<i32> {
@@ -118,41 +40,23 @@ fn both(o: &Output) -> String {
     format!("{}{}", text(&o.stdout), text(&o.stderr))
 }
 
-fn start_node(home: &Path, name: &str, ip: &str, admin: Option<&Path>) -> (Node, u64, String) {
+fn start_node(home: &Path, name: &str, ip: &str, admin: Option<&Path>) -> (Proc, u64, String) {
     let listen = format!("{ip}:{}", free_port(ip));
     let api = format!("{ip}:{}", free_port(ip));
-    let mut args: Vec<String> = [
-        "node",
-        "--data",
-        &home.join(name).display().to_string(),
-        "--listen",
-        &listen,
-        "--api",
-        &api,
-        "--ca-dir",
-        &home.join("ca").display().to_string(),
-        "--insecure-loopback",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    if let Some(a) = admin {
-        args.push("--admin-credential".into());
-        args.push(a.display().to_string());
-    }
-    let mut node = Node::spawn(home, &args);
-    let ready = node.wait_for("ready: listening on", Duration::from_secs(30));
+    let args = node_args(&home.join(name), &listen, &api, &home.join("ca"), admin);
+    let mut node = spawn_node(home, &args);
+    let ready = node.wait_line("ready: listening on", Duration::from_secs(30));
     let id: u64 = ready
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no node id in {ready:?}"));
-    node.wait_for("HTTPS API on", Duration::from_secs(30));
+    node.wait_line("HTTPS API on", Duration::from_secs(30));
     (node, id, listen)
 }
 
-fn fingerprint(node: &mut Node) -> String {
-    let line = node.wait_for("CA fingerprint", Duration::from_secs(5));
+fn fingerprint(node: &mut Proc) -> String {
+    let line = node.wait_line("CA fingerprint", Duration::from_secs(5));
     line.rsplit("CA fingerprint ")
         .next()
         .unwrap()
@@ -168,7 +72,7 @@ fn h01_cluster_admin_over_https_with_first_contact_trust() {
     let admin = h.join("admin.json");
     let (mut n1, id1, _) = start_node(h, "n1", "127.0.0.1", Some(&admin));
     let fp = fingerprint(&mut n1);
-    let api_line = n1.wait_for("HTTPS API on", Duration::from_secs(1));
+    let api_line = n1.wait_line("HTTPS API on", Duration::from_secs(1));
     let url = api_line
         .split_whitespace()
         .find(|w| w.starts_with("https://"))

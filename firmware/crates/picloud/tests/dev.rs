@@ -6,155 +6,43 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 #![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
 use common::*;
 
-/// A background process whose stdout lines arrive on a channel; SIGTERM on drop.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Proc {
-    fn spawn(home: &Path, args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_picloud"))
-            .args(args)
-            .current_dir(repo_root())
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        let tx2 = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx2.send(format!("stderr: {line}")).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `needle`; returns everything printed so far.
-    fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            if self.seen.iter().any(|l| l.contains(needle)) {
-                return self.seen.join("\n");
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
-                Err(e) => {
-                    std::thread::sleep(Duration::from_millis(200));
-                    panic!(
-                        "no line with `{needle}` within {limit:?} ({e:?}, exit {:?}); got:\n{}",
-                        self.child.try_wait(),
-                        self.seen.join("\n")
-                    )
-                }
-            }
-        }
-    }
-
-    fn terminate(&mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.terminate();
-        }
-    }
+/// The binary in the background with its config and data under `home`.
+fn spawn(home: &Path, args: &[&str]) -> Proc {
+    let mut command = picloud_command(home);
+    command.args(args);
+    Proc::spawn(command)
 }
 
 fn curl(ca: &Path, token: &str, accept: &str, url: &str) -> (String, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(ca)
-        .args([
+    curl_with(
+        ca,
+        &[
             "-H",
             &format!("Authorization: Bearer {token}"),
             "-H",
             &format!("Accept: {accept}"),
-            "-w",
-            "\n%{http_code}",
-            url,
-        ])
-        .output()
-        .expect("curl is installed");
-    let body = text(&out.stdout);
-    let (body, code) = body.rsplit_once('\n').unwrap_or((&body, ""));
-    (body.to_owned(), code.to_owned())
+        ],
+        url,
+    )
 }
 
 fn curl_anonymous(ca: &Path, url: &str) -> (String, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(ca)
-        .args(["-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl is installed");
-    let body = text(&out.stdout);
-    let (body, code) = body.rsplit_once('\n').unwrap_or((&body, ""));
-    (body.to_owned(), code.to_owned())
+    curl_with(ca, &[], url)
 }
 
 /// The CLI with `PICLOUD_CREDENTIAL` set.
 fn picloud_with_credential(home: &Path, credential: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_picloud"))
-        .args(args)
-        .current_dir(common::repo_root())
-        .env_remove("PICLOUD_CLUSTER")
-        .env_remove("PICLOUD_CA")
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("NO_COLOR", "1")
-        .env("PICLOUD_CREDENTIAL", credential)
-        .output()
-        .unwrap()
+    picloud_env(
+        home,
+        args,
+        &[("PICLOUD_CREDENTIAL", credential.as_os_str())],
+    )
 }
 
 #[test]
@@ -167,7 +55,7 @@ fn dev_cluster_end_to_end_and_restart() {
     let ca = data.join("ca.pem");
 
     // Start: URL and fingerprint printed, profile written (0600).
-    let mut dev = Proc::spawn(&home.0, &["dev", "--listen", &listen]);
+    let mut dev = spawn(&home.0, &["dev", "--listen", &listen]);
     let banner = dev.wait_for("Stop with Ctrl-C", Duration::from_secs(30));
     assert!(
         banner.contains(&format!("URL             {url}")),
@@ -456,7 +344,7 @@ fn dev_cluster_end_to_end_and_restart() {
     // A new port (another test may have taken the old one meanwhile); the profile follows.
     let listen = format!("127.0.0.1:{}", free_port("127.0.0.1"));
     let url = format!("https://{listen}/");
-    let mut dev = Proc::spawn(&home.0, &["dev", "--listen", &listen]);
+    let mut dev = spawn(&home.0, &["dev", "--listen", &listen]);
     let banner = dev.wait_for("Stop with Ctrl-C", Duration::from_secs(30));
     assert!(banner.contains(" in the log"), "{banner}");
     assert!(!banner.contains("recorded now"), "{banner}");
@@ -509,29 +397,14 @@ fn three_nodes_serve_the_same_graph() {
     let mut nodes = Vec::new();
     for (i, (r, a)) in raft.iter().zip(&api).enumerate() {
         let data = home.0.join(format!("n{i}"));
-        let mut args: Vec<String> = vec![
-            "node".into(),
-            "--data".into(),
-            data.display().to_string(),
-            "--listen".into(),
-            r.clone(),
-            "--api".into(),
-            a.clone(),
-            "--ca-dir".into(),
-            ca_dir.display().to_string(),
-            // Every address is loopback: plaintext node-to-node traffic is allowed.
-            "--insecure-loopback".into(),
-        ];
-        if i == 0 {
-            args.push("--admin-credential".into());
-            args.push(admin.display().to_string());
-        }
+        let first = (i == 0).then_some(admin.as_path());
+        let mut args = node_args(&data, r, a, &ca_dir, first);
         for p in &raft {
             args.push("--peer".into());
             args.push(p.clone());
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut p = Proc::spawn(&home.0, &args);
+        let mut p = spawn(&home.0, &args);
         // One at a time: the first creates the shared CA, the others load it.
         p.wait_for("ready", Duration::from_secs(30));
         nodes.push(p);

@@ -7,132 +7,52 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 #![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
 use common::*;
 
 /// `picloud dev` in the background; its stdout and stderr lines arrive on a channel.
+/// SIGKILL on drop (no shutdown snapshot).
 struct Dev {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+    proc: Proc,
 }
 
 impl Dev {
     fn start(home: &Path, listen: &str) -> Dev {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_picloud"))
-            .args(["dev", "--listen", listen, "--snapshot-every", "1"])
-            .current_dir(repo_root())
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        let tx2 = tx.clone();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        std::thread::spawn(move || {
-            for l in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx2.send(format!("stderr: {l}")).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut dev = Dev {
-            child,
-            lines,
-            seen: Vec::new(),
-        };
-        dev.wait_for("Stop with Ctrl-C", Duration::from_secs(60));
+        let mut command = picloud_command(home);
+        command.args(["dev", "--listen", listen, "--snapshot-every", "1"]);
+        let mut proc = Proc::spawn(command);
+        proc.wait_for("Stop with Ctrl-C", Duration::from_secs(60));
         // The administrator's token for `curl` (picloud dev wrote the credential).
         let token = ok(&picloud(home, &["auth", "token"]), "auth token");
         *TOKEN.lock().unwrap() = token.trim().to_owned();
-        dev
-    }
-
-    fn drain(&mut self) {
-        while let Ok(l) = self.lines.try_recv() {
-            self.seen.push(l);
-        }
-    }
-
-    fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            if self.seen.iter().any(|l| l.contains(needle)) {
-                return self.seen.join("\n");
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
-                Err(e) => panic!(
-                    "no line with `{needle}` within {limit:?} ({e:?}, exit {:?}); got:\n{}",
-                    self.child.try_wait(),
-                    self.seen.join("\n")
-                ),
-            }
-        }
+        Dev { proc }
     }
 
     fn log(&mut self) -> String {
-        self.drain();
-        self.seen.join("\n")
+        self.proc.log()
     }
 
     /// SIGTERM; waits for the exit and the output's end; returns the exit code.
     fn stop(&mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut code = None;
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                code = s.code();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if code.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        let code = self.proc.terminate_within(Duration::from_secs(20));
         // The reader threads end with the pipes.
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            self.seen.push(l);
-        }
+        self.proc.drain_until_closed(Duration::from_secs(2));
         code
     }
 
     /// SIGKILL: no shutdown snapshot.
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill();
     }
 }
 
 impl Drop for Dev {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.proc.kill();
     }
 }
 
@@ -146,18 +66,14 @@ static TOKEN: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
 fn curl(ca: &Path, accept: &str, url: &str, query: Option<&str>) -> (String, String) {
     let token = TOKEN.lock().unwrap().clone();
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(ca)
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .args(["-H", &format!("Accept: {accept}"), "-w", "\n%{http_code}"]);
-    if let Some(q) = query {
-        cmd.args(["-G", "--data-urlencode", &format!("query={q}")]);
+    let auth = format!("Authorization: Bearer {token}");
+    let accept = format!("Accept: {accept}");
+    let mut args = vec!["-H", &auth, "-H", &accept];
+    let query = query.map(|q| format!("query={q}"));
+    if let Some(q) = &query {
+        args.extend(["-G", "--data-urlencode", q]);
     }
-    let out = cmd.arg(url).output().expect("curl is installed");
-    let body = text(&out.stdout);
-    let (body, code) = body.rsplit_once('\n').unwrap_or((&body, ""));
-    (body.to_owned(), code.to_owned())
+    curl_with(ca, &args, url)
 }
 
 /// Every quad of every named graph, as sorted N-Triples-with-graph lines (canonical:

@@ -8,29 +8,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 #![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 use common::*;
 
 /// The CLI with a home of its own (no profile, no credential) and extra environment.
 fn picloud_in(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_picloud"));
-    c.args(args)
-        .current_dir(repo_root())
-        .env_remove("PICLOUD_CLUSTER")
-        .env_remove("PICLOUD_CA")
-        .env_remove("PICLOUD_TOKEN")
-        .env_remove("PICLOUD_CREDENTIAL")
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("NO_COLOR", "1");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
+    let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, OsStr::new(v))).collect();
+    picloud_env(home, args, &env)
 }
 
 fn failed(out: &Output, code: i32, what: &str) -> String {
@@ -57,25 +45,19 @@ fn reenrol_start(ca: &Path, url: &str, code: &str) -> (String, String) {
 /// `POST path` with a JSON body, with curl: (status, body).
 fn post(ca: &Path, url: &str, path: &str, body: &serde_json::Value) -> (String, String) {
     let body = body.to_string();
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(ca)
-        .args([
+    let (b, c) = curl_with(
+        ca,
+        &[
             "-X",
             "POST",
             "-H",
             "Content-Type: application/json",
             "--data",
             &body,
-            "-w",
-            "\n%{http_code}",
-            &format!("{url}{path}"),
-        ])
-        .output()
-        .expect("curl is installed");
-    let all = text(&out.stdout);
-    let (b, c) = all.rsplit_once('\n').unwrap_or((&all, ""));
-    (c.to_owned(), b.to_owned())
+        ],
+        &format!("{url}{path}"),
+    );
+    (c, b)
 }
 
 #[test]

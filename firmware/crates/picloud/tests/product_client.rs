@@ -9,23 +9,14 @@
 #![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
 
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 use common::*;
 
 /// curl against the dev node: (status, body).
 fn curl(ca: &Path, url: &str, args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(ca)
-        .args(args)
-        .args(["-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl is installed");
-    let all = text(&out.stdout);
-    let (b, c) = all.rsplit_once('\n').unwrap_or((&all, ""));
-    (c.trim().parse().unwrap_or(0), b.to_owned())
+    let (b, c) = curl_with(ca, args, url);
+    (c.trim().parse().unwrap_or(0), b)
 }
 
 fn grant(ca: &Path, base: &str, id: &str, secret: &str) -> (u16, String) {
