@@ -72,6 +72,16 @@ impl World {
         self.log.extend(d.events.iter().cloned());
         Ok(d)
     }
+    /// The state folded again from the log, through the log encoding as a restarted node
+    /// reads it, equals the state folded as the decisions were made.
+    fn assert_replays(&self) {
+        let mut replayed = IamState::default();
+        for e in &self.log {
+            let bytes = picloud_events::encode_log(e).unwrap();
+            apply(&mut replayed, &picloud_events::decode_log(&bytes).unwrap());
+        }
+        assert_eq!(replayed, self.state);
+    }
     fn ok(&mut self, c: Command) -> Decision {
         let d = self.run(c).unwrap();
         assert_eq!(d.refusal, None);
@@ -655,13 +665,7 @@ fn replaying_the_log_rebuilds_the_same_state() {
         key: key("k2"),
         only_if_due: false,
     });
-    let mut replayed = IamState::default();
-    for e in &w.log {
-        // Through the log encoding, as a restarted node reads it.
-        let bytes = picloud_events::encode_log(e).unwrap();
-        apply(&mut replayed, &picloud_events::decode_log(&bytes).unwrap());
-    }
-    assert_eq!(replayed, w.state);
+    w.assert_replays();
 }
 
 // ---- every product is an app registration; access-token revocation ----
@@ -701,6 +705,15 @@ impl World {
 
     fn delete_product(&mut self, p: &str) {
         self.product_event(picloud_events::payload::ProductDeletedV1 { product: name(p) }.into());
+    }
+}
+
+/// Revokes the access token `jti` of the `photo` client, which expires at `expires`.
+fn revoke_photo(jti: &str, expires: Timestamp) -> Command {
+    Command::RevokeAccessToken {
+        jti: jti.into(),
+        client_id: cid("photo"),
+        expires,
     }
 }
 
@@ -803,12 +816,7 @@ fn a_declared_product_is_a_client_with_a_secret_set_by_an_admin_and_deletion_dis
     assert_eq!(cli.product, None);
     assert!(cli.is_product_client().is_none());
     // The fold is the same through the log encoding.
-    let mut replayed = IamState::default();
-    for e in &w.log {
-        let bytes = picloud_events::encode_log(e).unwrap();
-        apply(&mut replayed, &picloud_events::decode_log(&bytes).unwrap());
-    }
-    assert_eq!(replayed, w.state);
+    w.assert_replays();
 }
 
 #[test]
@@ -848,11 +856,7 @@ fn a_revoked_access_token_is_refused_until_it_expires_then_pruned() {
     let claims = claims_for(&w, &grant, "jti-1");
     let other = claims_for(&w, &grant, "jti-2");
     let exp = Timestamp::from_unix_millis(claims.exp * 1000).unwrap();
-    let d = w.ok(Command::RevokeAccessToken {
-        jti: "jti-1".into(),
-        client_id: cid("photo"),
-        expires: exp,
-    });
+    let d = w.ok(revoke_photo("jti-1", exp));
     assert_eq!(d.events[0].payload.type_name(), "AccessTokenRevoked");
     assert!(matches!(
         picloud_iam::tokens::check_live(&w.state, &claims),
@@ -861,47 +865,35 @@ fn a_revoked_access_token_is_refused_until_it_expires_then_pruned() {
     // Another token of the same client is unaffected.
     assert!(picloud_iam::tokens::check_live(&w.state, &other).is_ok());
     // Revoking twice commits nothing.
-    let d = w.ok(Command::RevokeAccessToken {
-        jti: "jti-1".into(),
-        client_id: cid("photo"),
-        expires: exp,
-    });
+    let d = w.ok(revoke_photo("jti-1", exp));
     assert!(d.events.is_empty());
     // An expiry beyond one token lifetime is refused (the deny-list stays bounded).
     assert!(matches!(
-        w.run(Command::RevokeAccessToken {
-            jti: "jti-9".into(),
-            client_id: cid("photo"),
-            expires: Timestamp::from_unix_millis(w.now + 3_600_000).unwrap(),
-        }),
+        w.run(revoke_photo(
+            "jti-9",
+            Timestamp::from_unix_millis(w.now + 3_600_000).unwrap()
+        )),
         Err(Rejection::Invalid(_))
     ));
     // An already expired token needs nothing.
-    let d = w.ok(Command::RevokeAccessToken {
-        jti: "jti-old".into(),
-        client_id: cid("photo"),
-        expires: Timestamp::from_unix_millis(w.now - 1000).unwrap(),
-    });
+    let d = w.ok(revoke_photo(
+        "jti-old",
+        Timestamp::from_unix_millis(w.now - 1000).unwrap(),
+    ));
     assert!(d.events.is_empty());
     assert_eq!(w.state.revoked_access.len(), 1);
     // Past the expiry, the next revocation prunes the entry.
     w.advance(601);
     let later = claims_for(&w, &grant, "jti-3");
-    w.ok(Command::RevokeAccessToken {
-        jti: "jti-3".into(),
-        client_id: cid("photo"),
-        expires: Timestamp::from_unix_millis(later.exp * 1000).unwrap(),
-    });
+    w.ok(revoke_photo(
+        "jti-3",
+        Timestamp::from_unix_millis(later.exp * 1000).unwrap(),
+    ));
     assert_eq!(
         w.state.revoked_access.keys().collect::<Vec<_>>(),
         vec!["jti-3"]
     );
-    let mut replayed = IamState::default();
-    for e in &w.log {
-        let bytes = picloud_events::encode_log(e).unwrap();
-        apply(&mut replayed, &picloud_events::decode_log(&bytes).unwrap());
-    }
-    assert_eq!(replayed, w.state);
+    w.assert_replays();
 }
 
 #[test]
@@ -969,10 +961,5 @@ fn a_finished_ceremony_cannot_finish_again_and_its_record_is_pruned() {
         w.state.finished_ceremonies.keys().collect::<Vec<_>>(),
         vec![&h(0xc7)]
     );
-    let mut replayed = IamState::default();
-    for e in &w.log {
-        let bytes = picloud_events::encode_log(e).unwrap();
-        apply(&mut replayed, &picloud_events::decode_log(&bytes).unwrap());
-    }
-    assert_eq!(replayed, w.state);
+    w.assert_replays();
 }

@@ -397,3 +397,38 @@ impl Drop for Server {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// `POST path` with a form body, as the client `auth` (`(id, secret)`, HTTP Basic) or
+/// without client authentication.
+pub fn form(s: &Server, path: &str, auth: Option<(&str, &str)>, body: &str) -> Reply {
+    let mut args = vec![
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/x-www-form-urlencoded",
+        "--data",
+        body,
+    ];
+    let user;
+    if let Some((id, pw)) = auth {
+        user = format!("{id}:{pw}");
+        args.extend(["-u", user.as_str()]);
+    }
+    s.curl_as(None, path, &args)
+}
+
+/// `POST path` with a JSON body, with a bearer `token` or none.
+pub fn post_json(s: &Server, token: Option<&str>, path: &str, body: &str) -> Reply {
+    s.curl_as(
+        token,
+        path,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            body,
+        ],
+    )
+}

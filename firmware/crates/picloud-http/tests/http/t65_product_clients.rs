@@ -6,24 +6,7 @@
 
 use picloud_http::Backend;
 
-use crate::support::{example, secret, Reply, Server, T0};
-
-fn form(s: &Server, path: &str, auth: Option<(&str, &str)>, body: &str) -> Reply {
-    let mut args = vec![
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/x-www-form-urlencoded",
-        "--data",
-        body,
-    ];
-    let user;
-    if let Some((id, pw)) = auth {
-        user = format!("{id}:{pw}");
-        args.extend(["-u", user.as_str()]);
-    }
-    s.curl_as(None, path, &args)
-}
+use crate::support::{example, form, post_json, secret, Reply, Server, T0};
 
 fn grant(s: &Server, id: &str, pw: &str) -> Reply {
     form(
@@ -35,18 +18,7 @@ fn grant(s: &Server, id: &str, pw: &str) -> Reply {
 }
 
 fn post_as(s: &Server, token: &str, path: &str) -> Reply {
-    s.curl_as(
-        Some(token),
-        path,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            "{}",
-        ],
-    )
+    post_json(s, Some(token), path, "{}")
 }
 
 /// The `jti` claim of a token (unverified).

@@ -2,24 +2,7 @@
 //! device grant, refresh rotation and reuse detection, revocation, introspection,
 //! userinfo, the CA certificate, end-session.
 
-use crate::support::{secret, Server};
-
-fn form(s: &Server, path: &str, auth: Option<(&str, &str)>, body: &str) -> crate::support::Reply {
-    let mut args = vec![
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/x-www-form-urlencoded",
-        "--data",
-        body,
-    ];
-    let user;
-    if let Some((id, pw)) = auth {
-        user = format!("{id}:{pw}");
-        args.extend(["-u", user.as_str()]);
-    }
-    s.curl_as(None, path, &args)
-}
+use crate::support::{form, secret, Server};
 
 #[test]
 fn discovery_jwks_and_the_ca_are_public_and_consistent() {

@@ -9,7 +9,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
-use crate::support::{secret, Server, KEK};
+use crate::support::{post_json, secret, Server, KEK};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -24,19 +24,7 @@ fn post(
     body: &serde_json::Value,
     token: Option<&str>,
 ) -> crate::support::Reply {
-    let b = body.to_string();
-    s.curl_as(
-        token,
-        path,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &b,
-        ],
-    )
+    post_json(s, token, path, &body.to_string())
 }
 
 fn enrol(

@@ -12,7 +12,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
-use crate::support::{example, secret, Server};
+use crate::support::{example, post_json, secret, Server};
 
 const SCRIPT: &str = r#"
 import json, sys, warnings
@@ -76,19 +76,7 @@ fn origin(s: &Server) -> Url {
 }
 
 fn post(s: &Server, path: &str, body: &serde_json::Value) -> serde_json::Value {
-    let b = body.to_string();
-    let r = s.curl_as(
-        None,
-        path,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &b,
-        ],
-    );
+    let r = post_json(s, None, path, &body.to_string());
     assert_eq!(r.status, 200, "{path}: {}", r.body);
     r.json()
 }
