@@ -1,8 +1,9 @@
 //! [`RaftBackend`]: the HTTP layer's [`Backend`] over a Raft node.
 //!
-//! - A **tailer** task reads the node's event store in offset order, decodes each event
-//!   (`picloud_events::decode_log`) and folds it into the product state
-//!   (`picloud_product_core::apply`) and the RDF [`Projection`]. Records that are not
+//! - A **tailer** task reads the node's event store in offset order (up to 512 records a
+//!   read), decodes each event (`picloud_events::decode_log`) and folds it into the
+//!   product state (`picloud_product_core::apply`), and each read's events into the RDF
+//!   [`Projection`] in one transaction ([`Projection::apply_batch`]). Records that are not
 //!   event envelopes (the hidden `picloud log append` debugging command writes raw bytes)
 //!   are skipped, but still counted.
 //! - **Commands** are decided on the node that receives them, against its folded state,
@@ -627,42 +628,79 @@ async fn tail(
         }
         {
             let Ok(mut f) = fold.lock() else { return };
-            let mut iam_changed = false;
-            for (offset, bytes) in batch {
-                if offset != next {
-                    break;
-                }
-                match decode_log(&bytes) {
-                    Ok(envelope) => {
-                        apply(&mut f.state, &envelope);
-                        if picloud_iam::is_iam_event(&envelope.payload) {
-                            picloud_iam::apply(&mut f.iam, &envelope);
-                            iam_changed = true;
-                        }
-                        if let Err(e) = f.projection.apply(&envelope, offset) {
-                            eprintln!("warning: projecting the event at offset {offset}: {e}");
-                        }
-                    }
-                    Err(e) => {
-                        if !warned {
-                            eprintln!(
-                                "note: the record at offset {offset} is not an event envelope \
-                                 ({e}); such records are skipped"
-                            );
-                            warned = true;
-                        }
-                    }
-                }
-                next = offset + 1;
-            }
-            if iam_changed {
-                let published = Arc::new(f.iam.clone());
-                if let Ok(mut c) = f.iam_cell.write() {
-                    *c = published;
-                }
-            }
-            f.count = next;
+            next = f.fold_records(batch, next, &mut warned);
             folded.send_replace(next);
+        }
+    }
+}
+
+impl Fold {
+    /// Folds the records of one read of the event store, in offset order from `next` (up
+    /// to the first gap), and returns the offset after the last one folded (the new
+    /// count). Each event goes into the product and identity states one at a time and,
+    /// as one run, into the projection ([`project_run`]); records that are not event
+    /// envelopes are counted but skipped (with a note the first time, `warned`). The
+    /// identity state is republished if it changed.
+    fn fold_records(
+        &mut self,
+        batch: Vec<(u64, Vec<u8>)>,
+        mut next: u64,
+        warned: &mut bool,
+    ) -> u64 {
+        let mut iam_changed = false;
+        let mut run = Vec::with_capacity(batch.len());
+        for (offset, bytes) in batch {
+            if offset != next {
+                break;
+            }
+            match decode_log(&bytes) {
+                Ok(envelope) => {
+                    apply(&mut self.state, &envelope);
+                    if picloud_iam::is_iam_event(&envelope.payload) {
+                        picloud_iam::apply(&mut self.iam, &envelope);
+                        iam_changed = true;
+                    }
+                    run.push((offset, envelope));
+                }
+                Err(e) => {
+                    if !*warned {
+                        eprintln!(
+                            "note: the record at offset {offset} is not an event envelope \
+                             ({e}); such records are skipped"
+                        );
+                        *warned = true;
+                    }
+                }
+            }
+            next = offset + 1;
+        }
+        project_run(&mut self.projection, &run);
+        if iam_changed {
+            let published = Arc::new(self.iam.clone());
+            if let Ok(mut c) = self.iam_cell.write() {
+                *c = published;
+            }
+        }
+        self.count = next;
+        next
+    }
+}
+
+/// Projects a run of events (offsets increasing) in one transaction
+/// ([`Projection::apply_batch`]). If the projection refuses the run (nothing changed
+/// then), it is projected one event at a time, so only the events it refuses are left
+/// out, each with a warning, as when events were projected singly.
+fn project_run(projection: &mut Projection, run: &[(u64, Envelope)]) {
+    if run.is_empty()
+        || projection
+            .apply_batch(run.iter().map(|(o, e)| (*o, e)))
+            .is_ok()
+    {
+        return;
+    }
+    for (offset, envelope) in run {
+        if let Err(e) = projection.apply(envelope, *offset) {
+            eprintln!("warning: projecting the event at offset {offset}: {e}");
         }
     }
 }
@@ -787,4 +825,143 @@ pub async fn wait_for_leader(node: &RaftNode, limit: Duration) -> bool {
         }
     };
     tokio::time::timeout(limit, wait).await.unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use picloud_events::{CorrelationId, Timestamp};
+
+    use super::*;
+
+    /// The resources of `examples/<dir>`, through the language's `check`.
+    fn example(dir: &str) -> Vec<picloud_domain::Resource> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../examples");
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "picloud"))
+            .collect();
+        paths.sort();
+        let files: Vec<_> = paths
+            .iter()
+            .map(|p| {
+                picloud_lang::SourceFile::new(
+                    p.display().to_string(),
+                    std::fs::read_to_string(p).unwrap(),
+                )
+            })
+            .collect();
+        picloud_lang::check(&files).unwrap().resources
+    }
+
+    /// The event store's records: two products applied, one deleted, and a raw record
+    /// (not an envelope) among them, as `picloud log append` writes.
+    fn records() -> Vec<(u64, Vec<u8>)> {
+        let iri = IriBuilder::default();
+        let mut state = ProductState::default();
+        let mut events = Vec::new();
+        let commands = [
+            Command::ApplySet {
+                resources: example("photo-app"),
+                idempotency_key: None,
+                correlation_id: CorrelationId::from_bytes([1; 16]),
+                source: iri.cluster(),
+            },
+            Command::ApplySet {
+                resources: example("home-hub"),
+                idempotency_key: None,
+                correlation_id: CorrelationId::from_bytes([2; 16]),
+                source: iri.cluster(),
+            },
+            Command::DeleteProduct {
+                product: Name::parse("home-hub").unwrap(),
+                idempotency_key: None,
+                correlation_id: CorrelationId::from_bytes([3; 16]),
+                source: iri.cluster(),
+            },
+        ];
+        for (i, c) in commands.iter().enumerate() {
+            let now = Timestamp::from_unix_millis(1_795_794_861_000 + 1000 * i as i64).unwrap();
+            for e in decide(&state, c, now, &iri).unwrap() {
+                apply(&mut state, &e);
+                events.push(encode_log(&e).unwrap());
+            }
+        }
+        assert!(events.len() > 10, "{}", events.len());
+        events.insert(5, b"not an event envelope".to_vec());
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| (i as u64, b))
+            .collect()
+    }
+
+    fn empty_fold() -> Fold {
+        let mut projection = Projection::new(IriBuilder::default()).unwrap();
+        projection.set_compaction_floor(None);
+        Fold {
+            state: ProductState::default(),
+            iam: picloud_iam::IamState::default(),
+            iam_cell: IamCell::default(),
+            projection,
+            count: 0,
+        }
+    }
+
+    #[test]
+    fn a_tailer_batch_gives_the_graph_of_one_event_at_a_time() {
+        let records = records();
+        let total = records.len() as u64;
+
+        // The tailer, one read of every record: one projection transaction.
+        let mut batched = empty_fold();
+        let mut warned = false;
+        assert_eq!(batched.fold_records(records.clone(), 0, &mut warned), total);
+        assert!(warned, "the raw record is noted");
+        assert_eq!(batched.count, total);
+
+        // The tailer reading one record at a time.
+        let mut single_reads = empty_fold();
+        let mut warned = false;
+        let mut next = 0;
+        for r in &records {
+            next = single_reads.fold_records(vec![r.clone()], next, &mut warned);
+        }
+        assert_eq!(next, total);
+
+        // Every event applied on its own, as the tailer did before batches.
+        let mut state = ProductState::default();
+        let mut one_by_one = Projection::new(IriBuilder::default()).unwrap();
+        for (offset, bytes) in &records {
+            if let Ok(e) = decode_log(bytes) {
+                apply(&mut state, &e);
+                one_by_one.apply(&e, *offset).unwrap();
+            }
+        }
+
+        let graph = one_by_one.canonical_nquads().unwrap();
+        assert!(graph.contains("photo-app"), "{graph}");
+        for fold in [&batched, &single_reads] {
+            assert_eq!(fold.projection.canonical_nquads().unwrap(), graph);
+            assert_eq!(fold.projection.cursor(), one_by_one.cursor());
+            assert_eq!(fold.state, state);
+        }
+    }
+
+    #[test]
+    fn a_read_that_does_not_start_at_the_count_folds_nothing_and_a_gap_stops_the_run() {
+        let records = records();
+        let mut f = empty_fold();
+        let mut warned = false;
+        // Starting past the count: nothing.
+        assert_eq!(f.fold_records(records[2..].to_vec(), 0, &mut warned), 0);
+        assert_eq!(f.projection.cursor(), None);
+        // A gap after offset 1: offsets 0 and 1 only.
+        let gapped = vec![records[0].clone(), records[1].clone(), records[3].clone()];
+        assert_eq!(f.fold_records(gapped, 0, &mut warned), 2);
+        assert_eq!(f.projection.cursor(), Some(1));
+        assert_eq!(f.count, 2);
+    }
 }
