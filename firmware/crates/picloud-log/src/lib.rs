@@ -176,6 +176,6 @@ pub use io::{io_uring_available, Backend};
 pub use log::{
     AppendCallback, AppendTicket, Log, LogConfig, RecoveryReport, SyncPolicy,
     DEFAULT_ZERO_FILL_CHUNK, LOG_DIR, MAX_GROUP_BYTES, MAX_SEGMENT_SIZE_LIMIT, META_FILE,
-    SPARSE_CACHE_SEGMENTS, SPARSE_STRIDE, ZERO_FILL_STEP,
+    SPARSE_CACHE_SEGMENTS, SPARSE_STRIDE, ZERO_FILL_CHUNK_ENV, ZERO_FILL_STEP,
 };
 pub use snapshot::Snapshot;

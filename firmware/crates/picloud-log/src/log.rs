@@ -34,6 +34,10 @@ pub const MAX_GROUP_BYTES: usize = 16 << 20;
 pub const MAX_SEGMENT_SIZE_LIMIT: u64 = 1 << 30;
 /// Default [`LogConfig::zero_fill_chunk`] (4 MiB).
 pub const DEFAULT_ZERO_FILL_CHUNK: u64 = 4 << 20;
+/// Environment variable that, when set, overrides [`LogConfig::zero_fill_chunk`]
+/// (a byte count; 0 turns zero fill off) for every log the process opens: for
+/// A/B benchmarks of the same binary. An unparsable value fails [`Log::open`].
+pub const ZERO_FILL_CHUNK_ENV: &str = "PICLOUD_LOG_ZERO_FILL_CHUNK";
 /// The idle zero fill writes and fdatasyncs at most this many bytes at a time
 /// and checks the queue in between, so an append arriving while the I/O
 /// thread zero-fills waits for at most one such step.
@@ -63,7 +67,8 @@ pub struct LogConfig {
     /// inside the file's size and its fdatasync flushes data only (no ext4
     /// journal commit for a size or extent change). The zeroed space is
     /// extended when the queue is idle and less than half a chunk is left; a
-    /// write that would run past it zeroes the next chunk inline.
+    /// write that would run past it zeroes the next chunk inline. The
+    /// environment variable [`ZERO_FILL_CHUNK_ENV`] overrides it.
     pub zero_fill_chunk: u64,
 }
 
@@ -546,6 +551,12 @@ impl Log {
         dir: impl AsRef<Path>,
         config: LogConfig,
     ) -> Result<(Log, RecoveryReport), LogError> {
+        let mut config = config;
+        if let Ok(v) = std::env::var(ZERO_FILL_CHUNK_ENV) {
+            config.zero_fill_chunk = v.trim().parse().map_err(|_| LogError::Config {
+                reason: format!("{ZERO_FILL_CHUNK_ENV}={v:?} is not a byte count"),
+            })?;
+        }
         config.validate()?;
         let dir = dir.as_ref().to_owned();
         let log_dir = dir.join(LOG_DIR);
