@@ -3,14 +3,22 @@
 //! no token or a bad token is refused (exit 1, a clear message); bad names and roles are
 //! usage errors (exit 2); a code the CLI issued starts an enrolment at the portal, which a
 //! software authenticator finishes; the invited reader's token lists but cannot issue codes.
+//! `picloud logout` after a device login (approved through the portal's API) revokes the
+//! login: the cluster refuses its access token (401) and its refresh token.
 
 #![cfg(unix)]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test helpers outside #[test] fns
 #![allow(clippy::disallowed_methods)] // tests wait on real processes with deadlines
 
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 mod common;
 use common::*;
@@ -58,6 +66,32 @@ fn post(ca: &Path, url: &str, path: &str, body: &serde_json::Value) -> (String, 
         &format!("{url}{path}"),
     );
     (c, b)
+}
+
+/// Finishes the enrolment `started` (a `…/start` answer) with a software passkey at the
+/// portal of the dev cluster on `port`: the person's portal session token.
+fn finish_enrolment(ca: &Path, url: &str, port: u16, started: &serde_json::Value) -> String {
+    let ccr: webauthn_rs::prelude::CreationChallengeResponse =
+        serde_json::from_value(started["options"].clone()).unwrap();
+    let origin =
+        webauthn_rs::prelude::Url::parse(&format!("https://picloud.local:{port}")).unwrap();
+    let credential = webauthn_authenticator_rs::WebauthnAuthenticator::do_registration(
+        &mut webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true),
+        origin,
+        ccr,
+    )
+    .unwrap();
+    let (status, body) = post(
+        ca,
+        url,
+        "portal/api/enrol/finish",
+        &serde_json::json!({ "ceremony": started["ceremony"], "credential": credential }),
+    );
+    assert_eq!(status, "200", "{body}");
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
@@ -132,27 +166,7 @@ fn identity_commands_invite_reenrol_list_and_refusals() {
 
     // Bob finishes that enrolment with a (software) passkey: his portal session is a token
     // with his roles (reader, photo-app:viewer) and no more.
-    let ccr: webauthn_rs::prelude::CreationChallengeResponse =
-        serde_json::from_value(started["options"].clone()).unwrap();
-    let origin =
-        webauthn_rs::prelude::Url::parse(&format!("https://picloud.local:{port}")).unwrap();
-    let credential = webauthn_authenticator_rs::WebauthnAuthenticator::do_registration(
-        &mut webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true),
-        origin,
-        ccr,
-    )
-    .unwrap();
-    let (status, body) = post(
-        &ca,
-        &url,
-        "portal/api/enrol/finish",
-        &serde_json::json!({ "ceremony": started["ceremony"], "credential": credential }),
-    );
-    assert_eq!(status, "200", "{body}");
-    let reader_token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["session"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reader_token = finish_enrolment(&ca, &url, port, &started);
     // The code was single use.
     let (status, body) = reenrol_start(&ca, &url, &code);
     assert_eq!(status, "403", "{body}");
@@ -313,4 +327,124 @@ fn identity_commands_invite_reenrol_list_and_refusals() {
         "unreachable",
     );
     assert!(err.contains("cannot reach the cluster"), "{err}");
+}
+
+/// `GET /oauth2/userinfo` with a bearer token: (status, body).
+fn userinfo(ca: &Path, url: &str, token: &str) -> (String, String) {
+    let (body, status) = curl_with(
+        ca,
+        &["-H", &format!("Authorization: Bearer {token}")],
+        &format!("{url}oauth2/userinfo"),
+    );
+    (status, body)
+}
+
+#[test]
+fn logout_revokes_the_login_so_the_cluster_refuses_its_access_token() {
+    let home = TempDir::new("identity-logout");
+    let port = free_port("127.0.0.1");
+    let listen = format!("127.0.0.1:{port}");
+    let url = format!("https://{listen}/");
+    let _dev = Dev::start(&home.0, &listen);
+    let ca = home.0.join("data/picloud/dev/ca.pem");
+    let ca_s = ca.to_str().unwrap();
+
+    // Bob: invited, enrolled with a software passkey; his portal session approves logins.
+    let printed = ok(
+        &picloud(&home.0, &["identity", "invite", "bob", "--role", "reader"]),
+        "identity invite",
+    );
+    let code = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("enrolment code  "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (status, body) = reenrol_start(&ca, &url, &code);
+    assert_eq!(status, "200", "{body}");
+    let started: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let session = finish_enrolment(&ca, &url, port, &started);
+
+    // `picloud login` from another home (no dev credential): the device flow, approved by
+    // bob in the portal's API.
+    let cli = TempDir::new("identity-logout-cli");
+    let mut command = picloud_command(&cli.0);
+    command
+        .args(["--cluster", &url, "--ca", ca_s, "login"])
+        .env_remove("PICLOUD_TOKEN")
+        .env_remove("PICLOUD_CREDENTIAL");
+    let mut login = Proc::spawn(command);
+    let line = login.wait_line("/portal/device?user_code=", Duration::from_secs(30));
+    let user_code = line
+        .split("user_code=")
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (body, status) = curl_with(
+        &ca,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            &format!("Authorization: Bearer {session}"),
+            "--data",
+            &serde_json::json!({ "userCode": user_code }).to_string(),
+        ],
+        &format!("{url}portal/api/device/approve"),
+    );
+    assert_eq!(status, "200", "{body}");
+    login.wait_line("Logged in", Duration::from_secs(30));
+    assert!(login.child.wait().unwrap().success(), "{}", login.log());
+
+    // The stored login's tokens work.
+    let tokens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cli.0.join("config/picloud/tokens.json")).unwrap(),
+    )
+    .unwrap();
+    let stored = tokens.as_object().unwrap().values().next().unwrap().clone();
+    let access = stored["accessToken"].as_str().unwrap().to_owned();
+    let refresh = stored["refreshToken"].as_str().unwrap().to_owned();
+    let (status, body) = userinfo(&ca, &url, &access);
+    assert_eq!(status, "200", "{body}");
+    assert!(body.contains("\"bob\""), "{body}");
+
+    // Logout: the cluster refuses the access token from now on (401), the refresh token
+    // no longer refreshes, and the CLI has forgotten the login.
+    let args = ["--cluster", url.as_str(), "--ca", ca_s];
+    let out = ok(
+        &picloud_in(&cli.0, &[&args[..], &["logout"]].concat(), &[]),
+        "logout",
+    );
+    assert!(out.contains("the login is revoked"), "{out}");
+    let (status, body) = userinfo(&ca, &url, &access);
+    assert_eq!(
+        status, "401",
+        "the revoked access token was accepted: {body}"
+    );
+    let (body, status) = curl_with(
+        &ca,
+        &[
+            "--data",
+            "grant_type=refresh_token",
+            "--data",
+            "client_id=picloud-cli",
+            "--data-urlencode",
+            &format!("refresh_token={refresh}"),
+        ],
+        &format!("{url}oauth2/token"),
+    );
+    assert_eq!(status, "400", "{body}");
+    assert!(body.contains("invalid_grant"), "{body}");
+    let err = failed(
+        &picloud_in(&cli.0, &[&args[..], &["whoami"]].concat(), &[]),
+        1,
+        "whoami after logout",
+    );
+    assert!(err.contains("not logged in"), "{err}");
+    // Other tokens are untouched: bob's portal session still works.
+    let (status, body) = userinfo(&ca, &url, &session);
+    assert_eq!(status, "200", "{body}");
 }
