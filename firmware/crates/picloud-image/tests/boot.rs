@@ -12,13 +12,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use picloud_image::board::Board;
 use picloud_image::build::ImageOutput;
-use picloud_image::qemu::{BootEnd, Firmware, RunOptions, Running};
+use picloud_image::qemu::{BootEnd, Firmware, Running};
+
+use common::{partition_bytes, wait_health};
 
 const BOARD: &str = "qemu-aarch64";
 const TARGET: &str = "aarch64-unknown-linux-musl";
@@ -48,64 +49,15 @@ fn firmware(name: &str, first_boot_append: &str, append: &str) -> (Firmware, Pat
         .status()
         .unwrap();
     assert!(st.success());
-    let fw = Firmware::new(RunOptions {
-        board: Board::load(&common::repo(), BOARD).unwrap(),
-        image: disk.clone(),
-        work_dir: dir.join("run"),
-        api_host_port: 0,
-        node_host_port: 0,
-        stream_console: std::env::var_os("PICLOUD_BOOT_CONSOLE").is_some(),
-        first_boot_append: first_boot_append.into(),
-        append: append.into(),
-    })
+    let fw = Firmware::new(common::run_options(
+        BOARD,
+        &disk,
+        dir.join("run"),
+        first_boot_append,
+        append,
+    ))
     .unwrap();
     (fw, disk, dir)
-}
-
-fn curl(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "-k", "--max-time", "5"])
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
-}
-
-/// Polls `GET /health` through the forwarded port until it answers 200.
-fn wait_health(r: &Running, api_port: u16) {
-    let url = format!("https://127.0.0.1:{api_port}/health");
-    loop {
-        if let Some(body) = curl(&["-f", &url]) {
-            assert!(body.contains("ok"), "{body}");
-            return;
-        }
-        assert!(
-            r.elapsed() < BOOT_TIMEOUT,
-            "/health did not answer within {BOOT_TIMEOUT:?}; console:\n{}",
-            r.console_lines().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn missing() -> bool {
-    let mut m = common::missing_for_boot(BOARD);
-    if picloud_image::tools::find("curl").is_none() {
-        m.push("curl (Debian package curl)".into());
-    }
-    common::skip_unless(m)
-}
-
-fn partition_bytes(disk: &Path, n: u32) -> Vec<u8> {
-    use std::io::{Read, Seek, SeekFrom};
-    let p = picloud_image::mbr::find(disk, n).unwrap();
-    let mut f = std::fs::File::open(disk).unwrap();
-    f.seek(SeekFrom::Start(p.offset)).unwrap();
-    let mut buf = vec![0u8; p.size as usize];
-    f.read_exact(&mut buf).unwrap();
-    buf
 }
 
 /// The cluster CA fingerprint from the init's status screen (`CA sha256 …`), once the node
@@ -133,7 +85,7 @@ fn ca_fingerprint(r: &Running) -> String {
 /// partition is untouched (read-only root).
 #[test]
 fn boots_to_the_api_and_keeps_data_across_a_reset() {
-    if missing() {
+    if common::boot_tools_missing(BOARD) {
         return;
     }
     let _q = QEMU.lock().unwrap_or_else(|e| e.into_inner());
@@ -148,7 +100,7 @@ fn boots_to_the_api_and_keeps_data_across_a_reset() {
     r.wait_for("PICLOUD-INIT-READY", BOOT_TIMEOUT).unwrap();
     r.wait_for("PICLOUD-NODE-STARTED pid=", BOOT_TIMEOUT)
         .unwrap();
-    wait_health(&r, fw.api_port);
+    wait_health(&r, fw.api_port, BOOT_TIMEOUT);
     let ca1 = ca_fingerprint(&r);
     // Let the first boot's writes settle, then cut the power (QMP system_reset).
     std::thread::sleep(Duration::from_secs(3));
@@ -160,7 +112,7 @@ fn boots_to_the_api_and_keeps_data_across_a_reset() {
     let r = fw.start().unwrap();
     r.wait_for("PICLOUD-NODE-STARTED pid=", BOOT_TIMEOUT)
         .unwrap();
-    wait_health(&r, fw.api_port);
+    wait_health(&r, fw.api_port, BOOT_TIMEOUT);
     let ca2 = ca_fingerprint(&r);
     assert_eq!(
         ca1, ca2,
@@ -182,7 +134,7 @@ fn boots_to_the_api_and_keeps_data_across_a_reset() {
 /// node afterwards.
 #[test]
 fn host_cli_cluster_init_against_the_booted_node() {
-    if missing() {
+    if common::boot_tools_missing(BOARD) {
         return;
     }
     let host = common::host_picloud();
@@ -191,7 +143,7 @@ fn host_cli_cluster_init_against_the_booted_node() {
     let r = fw.start().unwrap();
     r.wait_for("PICLOUD-NODE-STARTED pid=", BOOT_TIMEOUT)
         .unwrap();
-    wait_health(&r, fw.api_port);
+    wait_health(&r, fw.api_port, BOOT_TIMEOUT);
     let fingerprint = ca_fingerprint(&r);
     let url = format!("https://127.0.0.1:{}/", fw.api_port);
     let cli = |args: &[&str]| {
@@ -260,7 +212,7 @@ fn host_cli_cluster_init_against_the_booted_node() {
 /// bootstrap row (a fresh node has no cluster identity yet: it says why there is no code).
 #[test]
 fn blank_data_partition_is_formatted_on_first_boot() {
-    if missing() {
+    if common::boot_tools_missing(BOARD) {
         return;
     }
     let _q = QEMU.lock().unwrap_or_else(|e| e.into_inner());
@@ -283,7 +235,7 @@ fn blank_data_partition_is_formatted_on_first_boot() {
         .unwrap();
     r.wait_for("PICLOUD-NODE-STARTED pid=", BOOT_TIMEOUT)
         .unwrap();
-    wait_health(&r, fw.api_port);
+    wait_health(&r, fw.api_port, BOOT_TIMEOUT);
     let ca = ca_fingerprint(&r);
     assert!(ca.contains(':'), "{ca}");
     let console = r.console_lines().join("\n");
@@ -304,7 +256,7 @@ fn blank_data_partition_is_formatted_on_first_boot() {
 /// A corrupted slot-b root fails dm-verity on its trial boot; the stand-in then boots slot a.
 #[test]
 fn tampered_root_slot_fails_verity_and_falls_back() {
-    if missing() {
+    if common::boot_tools_missing(BOARD) {
         return;
     }
     let _q = QEMU.lock().unwrap_or_else(|e| e.into_inner());
@@ -348,7 +300,7 @@ fn tampered_root_slot_fails_verity_and_falls_back() {
 /// A PID 1 that stops petting the watchdog is reset by the emulated i6300esb.
 #[test]
 fn hung_pid1_is_reset_by_the_watchdog() {
-    if missing() {
+    if common::boot_tools_missing(BOARD) {
         return;
     }
     let _q = QEMU.lock().unwrap_or_else(|e| e.into_inner());

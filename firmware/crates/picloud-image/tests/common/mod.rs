@@ -12,9 +12,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use picloud_image::board::Board;
 use picloud_image::build::{self, ImageOptions, ImageOutput};
+use picloud_image::qemu::{RunOptions, Running};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -96,8 +98,14 @@ pub fn floor_bin(target: &str) -> PathBuf {
 /// The static picloud for `target` (profile firmware-ci, separate target dir), or the binary
 /// named by `PICLOUD_IMAGE_TEST_BIN` (a prebuilt one for that target).
 pub fn picloud_bin(target: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os("PICLOUD_IMAGE_TEST_BIN") {
-        eprintln!("using PICLOUD_IMAGE_TEST_BIN={}", Path::new(&p).display());
+    picloud_bin_or(target, "PICLOUD_IMAGE_TEST_BIN")
+}
+
+/// The static picloud for `target` (profile firmware-ci, separate target dir), or the binary
+/// named by the environment variable `var` (a prebuilt one for that target).
+pub fn picloud_bin_or(target: &str, var: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
+        eprintln!("using {var}={}", Path::new(&p).display());
         return PathBuf::from(p);
     }
     let _b = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -189,4 +197,76 @@ pub fn list_partition(image: &Path, part: u32) -> Vec<String> {
         .lines()
         .map(|l| l.trim_start_matches("::/").to_string())
         .collect()
+}
+
+/// Whether a boot test must skip: QEMU and the tools for `board`, and curl (see
+/// [`skip_unless`]).
+pub fn boot_tools_missing(board: &str) -> bool {
+    let mut m = missing_for_boot(board);
+    if picloud_image::tools::find("curl").is_none() {
+        m.push("curl (Debian package curl)".into());
+    }
+    skip_unless(m)
+}
+
+/// The QEMU runner's options for booting `image` on `board`, working in `work_dir`, with
+/// ports picked by the runner and the console streamed when `PICLOUD_BOOT_CONSOLE` is set.
+pub fn run_options(
+    board: &str,
+    image: &Path,
+    work_dir: PathBuf,
+    first_boot_append: &str,
+    append: &str,
+) -> RunOptions {
+    RunOptions {
+        board: Board::load(&repo(), board).unwrap(),
+        image: image.to_path_buf(),
+        work_dir,
+        api_host_port: 0,
+        node_host_port: 0,
+        stream_console: std::env::var_os("PICLOUD_BOOT_CONSOLE").is_some(),
+        first_boot_append: first_boot_append.into(),
+        append: append.into(),
+    }
+}
+
+/// The bytes of partition `n` of `disk`.
+pub fn partition_bytes(disk: &Path, n: u32) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let p = picloud_image::mbr::find(disk, n).unwrap();
+    let mut f = std::fs::File::open(disk).unwrap();
+    f.seek(SeekFrom::Start(p.offset)).unwrap();
+    let mut buf = vec![0u8; p.size as usize];
+    f.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// `curl -sS -k --max-time 5 <args>`: stdout if it succeeded.
+pub fn curl(args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-k", "--max-time", "5"])
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// Polls `GET /health` through the forwarded `api_port` until it answers 200 (`ok`);
+/// panics with the console once the boot has taken `limit`.
+pub fn wait_health(r: &Running, api_port: u16, limit: Duration) {
+    let url = format!("https://127.0.0.1:{api_port}/health");
+    loop {
+        if let Some(body) = curl(&["-f", &url]) {
+            assert!(body.contains("ok"), "{body}");
+            return;
+        }
+        assert!(
+            r.elapsed() < limit,
+            "/health did not answer within {limit:?}; console:\n{}",
+            r.console_lines().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
