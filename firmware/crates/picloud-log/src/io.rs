@@ -1,6 +1,7 @@
 //! Write backends for the I/O thread: io_uring and a std (pwrite + fdatasync)
-//! fallback. Only appends go through the backend; rare operations (create,
-//! ftruncate, unlink, rename, directory fsync) use std on both.
+//! fallback. Appends and the zero fill ahead go through the backend, always as
+//! positioned writes (never `O_APPEND`); rare operations (create, ftruncate,
+//! unlink, rename, directory fsync) use std on both.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -20,7 +20,8 @@
 //! All integers are little-endian. CRCs are CRC32C (Castagnoli), computed with
 //! the `crc32c` crate (SSE4.2 / ARMv8 CRC instructions when present).
 //!
-//! **Segment** = 32-byte header, then records back to back, nothing else:
+//! **Segment** = 32-byte header, then records back to back, then (with zero
+//! fill ahead) zero bytes up to the end of the file:
 //!
 //! ```text
 //! header  0..8   magic "PCLOGSEG"
@@ -42,6 +43,27 @@
 //! is started when the next record would take the current one past
 //! [`LogConfig::max_segment_size`] (default 64 MiB, at most 1 GiB) and the
 //! current one holds at least one record; a segment never exceeds that size.
+//!
+//! **Zero fill ahead.** The file of the active segment is kept written with
+//! real zero bytes — written and fdatasynced, not a sparse hole, not
+//! `fallocate`d unwritten extents — up to [`LogConfig::zero_fill_chunk`]
+//! (default 4 MiB, never past `max_segment_size`; 0 turns it off) past the end
+//! of its last record. A group commit then overwrites blocks that are already
+//! allocated, written and inside the file's size, so its fdatasync flushes
+//! data only and needs no ext4 journal commit (which on a shared disk is one
+//! journal shared by every writer). The I/O thread extends the zeroed space
+//! when its queue is empty and less than half a chunk is left, one
+//! [`ZERO_FILL_STEP`] (256 KiB write + fdatasync) at a time, checking the queue
+//! between steps; a write that would run past the zeroed space instead zeroes
+//! the next chunk right behind its records before its one fdatasync (a new
+//! segment gets its first chunk that way: header, records, zeros, fdatasync,
+//! directory fsync). All writes are positioned (`pwrite` / io_uring `WRITE` at
+//! an offset), never `O_APPEND`. The **logical end** of a segment is the end
+//! of its last record; reads, sizes and indices use it, never the file length.
+//! A record header is never all zero (its CRC over index 0 and an empty payload
+//! is not 0), so an all-zero frame header marks the end of the records.
+//! Segments written without zero fill (files from before it, or with chunk 0)
+//! are the same format without the zero tail and open unchanged.
 //!
 //! **Metadata file** `meta`: two fixed 4096-byte slots at offsets 0 and 4096,
 //! written alternately (slot = sequence number mod 2), each fdatasynced before
@@ -78,8 +100,9 @@
 //!   with **one** fdatasync per group commit: while one fdatasync runs, new
 //!   appends queue up and form the next group (up to 16 MiB). One 256-byte
 //!   append by one client costs one write and one fdatasync (on io_uring a
-//!   linked `WRITE` → `FSYNC(DATASYNC)` pair in one submission); no
-//!   directory fsync unless a segment was created.
+//!   linked `WRITE` → `FSYNC(DATASYNC)` pair in one submission) inside the
+//!   zero-filled space, so the fdatasync is a pure data flush; no directory
+//!   fsync unless a segment was created.
 //! * With [`SyncPolicy::OnDemand`] (`LogConfig::sync`) a group commit writes
 //!   but does not fdatasync; the callback then means "written", and
 //!   [`Log::sync`] (or `close`) makes everything written so far durable. A
@@ -99,23 +122,38 @@
 //!   cuts the segment holding the index with `ftruncate` + fsync. Purge first
 //!   writes the purge marker `(index, opaque marker)` to `meta`, then removes
 //!   whole segments whose records are all at or below it, oldest first, and
-//!   fsyncs the directory. A crash in either leaves a valid log.
+//!   fsyncs the directory. A crash in either leaves a valid log. After a
+//!   truncate inside the active segment its zero tail is gone (ftruncate cuts
+//!   it too); the I/O thread zero-fills again when idle (or the next write
+//!   does, inline). Cutting and then re-zeroing never exposes old records: the
+//!   cut is durable (fsync) before any zeros or new records are written.
 //!
 //! # Recovery rules (on open)
 //!
 //! 1. Read `meta` (rules above); delete `snapshot.tmp`.
 //! 2. List `log/*.seg` with 20-digit names in index order and scan each fully
-//!    (header, then every record's length, CRC and index).
-//! 3. The **last** segment may have a torn tail: at the first record that is
-//!    short (cut off) or fails its CRC / length check, the file is truncated to
-//!    the end of the last good record and fsynced; the report gives
-//!    `truncated_bytes`, `dropped_records` and `first_dropped_index`. If its
-//!    header itself is short or all zero, the file is removed (nothing in it
-//!    can have been acknowledged: header and first records are written and
-//!    synced together).
+//!    (header, then every record's length, CRC and index) up to the end of the
+//!    file or an all-zero frame header, then read the rest of the file: an
+//!    all-zero rest after the last good record is zero-filled free space (a
+//!    short all-zero remainder too), never damage and never reported.
+//! 3. The **last** segment may have a torn tail: non-zero bytes after its last
+//!    good record — a record that is short (cut off), fails its CRC / length
+//!    check (possibly followed by zeros), or non-zero bytes after an all-zero
+//!    frame header ([`SegmentError::GarbageAfterEnd`]: a torn write whose
+//!    first sector was lost while later ones landed). The file is then cut
+//!    (`ftruncate`) to the end of the last good record and fsynced, and zero
+//!    filled again (written + fdatasynced) before `open` returns, so a later
+//!    scan never sees the damage again; the report gives `truncated_bytes`
+//!    (from the end of the last good record to the last non-zero byte after
+//!    it), `dropped_records` (frames counted by their length fields, at least
+//!    1) and `first_dropped_index`. If its header itself is short or all zero,
+//!    the file is removed (nothing in it can have been acknowledged: header and
+//!    first records are written and synced together).
 //! 4. Anything else is a hard error and nothing is changed: a bad or torn
-//!    record or header in any **sealed** (non-last) segment
-//!    ([`LogError::Corrupt`]), a record with a valid CRC but the wrong index,
+//!    record, or non-zero bytes in the zero tail, or a bad header in any
+//!    **sealed** (non-last) segment ([`LogError::Corrupt`]; a zero tail after
+//!    its last record is fine — a segment is sealed when the next record would
+//!    not fit, so it usually has one), a record with a valid CRC but the wrong index,
 //!    a non-zero header with bad magic/version/CRC, a file name that disagrees
 //!    with its header ([`LogError::NameMismatch`]), or a gap between segments
 //!    ([`LogError::Discontiguous`]).
@@ -126,9 +164,12 @@
 //!    above an old purge marker, so a lost *first* segment is not detectable.)
 //!
 //! Only bytes that were never covered by a completed fdatasync can be cut in
-//! step 3, so acknowledged records are never lost; a sealed segment was fully
-//! synced before the next one was created, so damage there is reported, never
-//! repaired silently.
+//! step 3, so acknowledged records are never lost: an acknowledged record was
+//! written and fdatasynced before any later byte of the file, so everything
+//! after the last good record is unacknowledged (or zero fill). A sealed
+//! segment was fully synced before the next one was created, so damage there
+//! is reported, never repaired silently. A crash while zero filling leaves a
+//! shorter zero tail (or a file size not yet durable), which is free space.
 //!
 //! # Memory bound
 //!
@@ -139,10 +180,11 @@
 //! for 64 MiB segments of empty payloads, ~60 KiB for 256-byte payloads); the
 //! same for at most [`SPARSE_CACHE_SEGMENTS`] (8) sealed segments read
 //! recently; plus entries queued and not yet durable (bounded by what clients
-//! have in flight; a group commit writes at most 16 MiB at a time). Segment
+//! have in flight; a group commit writes at most 16 MiB at a time), and one
+//! [`ZERO_FILL_STEP`] (256 KiB) buffer of zeros for the zero fill. Segment
 //! count grows with the log until purged, so a log kept purged behind its
-//! snapshots stays bounded. Recovery streams each segment through a 1 MiB
-//! buffer.
+//! snapshots stays bounded. Recovery streams each segment (and its zero
+//! tail) through 1 MiB buffers.
 //!
 //! # Concurrency
 //!
@@ -155,8 +197,17 @@
 //!
 //! With the cargo feature `failpoints`, [`FAILPOINTS`] lists crash points at
 //! every write, fsync, rename and delete edge, armed by the environment
-//! variable [`FAILPOINT_ENV`] (`name@n` crashes at the n-th hit). Without the
-//! feature they compile to nothing.
+//! variable [`FAILPOINT_ENV`] (`name@n` crashes at the n-th hit): including
+//! the zero fill's write and fdatasync (`zerofill.*`), the inline zero padding
+//! (`segment.pad.torn`) and the cut of a torn tail at open (`recovery.*`).
+//! Without the feature they compile to nothing.
+//!
+//! # Benchmark override
+//!
+//! The environment variable [`ZERO_FILL_CHUNK_ENV`]
+//! (`PICLOUD_LOG_ZERO_FILL_CHUNK`, bytes) overrides
+//! [`LogConfig::zero_fill_chunk`] for every log a process opens, so one binary
+//! can be measured with zero fill on and off.
 
 mod error;
 mod failpoint;
