@@ -379,15 +379,7 @@ impl Target {
         accept: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Reply> {
-        let resp = self.send_with(method, path, accept, body, None).await?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .context("read the response")?
-            .to_bytes();
-        Ok(Reply { status, body })
+        read_reply(self.send_with(method, path, accept, body, None).await?).await
     }
 
     /// A request whose whole body is read.
@@ -398,15 +390,7 @@ impl Target {
         accept: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Reply> {
-        let resp = self.send(method, path, accept, body).await?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .context("read the response")?
-            .to_bytes();
-        Ok(Reply { status, body })
+        read_reply(self.send(method, path, accept, body).await?).await
     }
 
     /// `GET path` as JSON.
@@ -498,6 +482,18 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// A response with its whole body read.
+async fn read_reply(resp: hyper::Response<Incoming>) -> Result<Reply> {
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .context("read the response")?
+        .to_bytes();
+    Ok(Reply { status, body })
 }
 
 /// Accepts any server certificate: used only to fetch `/ca.pem` at first contact, whose
