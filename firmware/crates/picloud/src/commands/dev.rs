@@ -39,9 +39,7 @@ use picloud_events::payload::{ClusterInitializedV1, NodeJoinedV1, NodeRole};
 use picloud_events::{
     encode_log, ClusterId, Envelope, EventId, EventPayload, NodeId, Sha256Digest,
 };
-use picloud_http::{
-    random_correlation_id, router, serve_tls_until, system_clock, AppState, Backend, ClusterCa,
-};
+use picloud_http::{random_correlation_id, serve_tls_until, system_clock, Backend, ClusterCa};
 use picloud_projection::oxigraph::sparql::QueryResults;
 use picloud_projection::GraphScope;
 use picloud_raft::{ClientRequest, NodeConfig, Op, RaftNode};
@@ -362,18 +360,7 @@ async fn serve(args: &DevArgs, data: &Path) -> Result<Outcome> {
         Vec::new(),
     )
     .await?;
-    let app = router(AppState::new(
-        Arc::clone(&dyn_backend),
-        Arc::clone(&identity),
-    ));
-    crate::commands::identity::spawn_rotation(Arc::clone(&dyn_backend), Arc::clone(&identity));
-    crate::commands::local_admin::spawn(
-        data,
-        Arc::clone(&dyn_backend),
-        Arc::clone(&identity),
-        picloud_domain::Name::parse(&crate::backend::node_name(NODE_ID))
-            .map_err(|e| anyhow!("{e}"))?,
-    )?;
+    let app = crate::commands::identity::api_router(data, &dyn_backend, &identity, NODE_ID)?;
 
     let url = url_of(local);
     let profile = if args.no_profile {

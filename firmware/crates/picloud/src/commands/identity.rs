@@ -180,6 +180,30 @@ pub async fn ensure_admin_client(
     }
 }
 
+/// The HTTPS API's router over `backend` and `identity`, with the node's identity work
+/// started beside it: signing-key rotation ([`spawn_rotation`]) and the local
+/// administrator socket under `data` for the node `node_id`
+/// ([`crate::commands::local_admin::spawn`]).
+pub fn api_router(
+    data: &Path,
+    backend: &Arc<dyn Backend>,
+    identity: &Arc<Identity>,
+    node_id: u64,
+) -> Result<axum::Router> {
+    let app = picloud_http::router(picloud_http::AppState::new(
+        Arc::clone(backend),
+        Arc::clone(identity),
+    ));
+    spawn_rotation(Arc::clone(backend), Arc::clone(identity));
+    crate::commands::local_admin::spawn(
+        data,
+        Arc::clone(backend),
+        Arc::clone(identity),
+        Name::parse(&crate::backend::node_name(node_id)).map_err(|e| anyhow!("{e}"))?,
+    )?;
+    Ok(app)
+}
+
 /// Rotates the token-signing key on its schedule (checked hourly; the core rotates only
 /// when `rotation_due`, so nodes racing here rotate once).
 pub fn spawn_rotation(backend: Arc<dyn Backend>, identity: Arc<Identity>) {

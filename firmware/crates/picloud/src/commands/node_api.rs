@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 use picloud_domain::IriBuilder;
-use picloud_http::{router, serve_tls_until, system_clock, AppState, Backend, ClusterCa};
+use picloud_http::{serve_tls_until, system_clock, Backend, ClusterCa};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -63,18 +63,7 @@ pub async fn start(
     let kek = crate::commands::identity::load_or_create_kek(ca_dir)?;
     let identity = Arc::new(picloud_http::Identity::new(kek, system_clock()));
     let dyn_backend = Arc::clone(&backend) as Arc<dyn Backend>;
-    let app = router(AppState::new(
-        Arc::clone(&dyn_backend),
-        Arc::clone(&identity),
-    ));
-    crate::commands::identity::spawn_rotation(Arc::clone(&dyn_backend), Arc::clone(&identity));
-    crate::commands::local_admin::spawn(
-        data,
-        Arc::clone(&dyn_backend),
-        Arc::clone(&identity),
-        picloud_domain::Name::parse(&crate::backend::node_name(node_id))
-            .map_err(|e| anyhow!("{e}"))?,
-    )?;
+    let app = crate::commands::identity::api_router(data, &dyn_backend, &identity, node_id)?;
     crate::commands::identity::spawn_initialiser(
         dyn_backend,
         identity,
