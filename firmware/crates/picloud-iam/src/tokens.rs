@@ -20,39 +20,36 @@ pub fn access_claims(
     now: i64,
     jti: String,
 ) -> Claims {
-    if let Some(product) = state
+    let cluster = iri.cluster().as_str().to_owned();
+    let product = state
         .clients
         .get(&grant.client_id)
-        .and_then(|c| c.is_product_client())
-    {
-        let product_iri = iri.product(product).as_str().to_owned();
-        return Claims {
-            iss: iri.cluster().as_str().to_owned(),
-            sub: product_iri.clone(),
-            aud: product_iri,
-            exp: now.saturating_add(ACCESS_TTL_SECS),
-            iat: now,
-            nbf: now,
-            jti,
-            client_id: grant.client_id.to_string(),
-            scope: grant.scope.clone(),
-            roles: vec![format!("{product}:{PRODUCT_CLIENT_ROLE}")],
-            preferred_username: None,
-            nonce: None,
-        };
-    }
+        .and_then(|c| c.is_product_client());
+    let (sub, aud, roles, preferred_username) = match product {
+        Some(product) => {
+            let product_iri = iri.product(product).as_str().to_owned();
+            let role = format!("{product}:{PRODUCT_CLIENT_ROLE}");
+            (product_iri.clone(), product_iri, vec![role], None)
+        }
+        None => (
+            iri.identity(&grant.identity).as_str().to_owned(),
+            cluster.clone(),
+            state.role_claims(&grant.identity),
+            Some(grant.identity.to_string()),
+        ),
+    };
     Claims {
-        iss: iri.cluster().as_str().to_owned(),
-        sub: iri.identity(&grant.identity).as_str().to_owned(),
-        aud: iri.cluster().as_str().to_owned(),
+        iss: cluster,
+        sub,
+        aud,
         exp: now.saturating_add(ACCESS_TTL_SECS),
         iat: now,
         nbf: now,
         jti,
         client_id: grant.client_id.to_string(),
         scope: grant.scope.clone(),
-        roles: state.role_claims(&grant.identity),
-        preferred_username: Some(grant.identity.to_string()),
+        roles,
+        preferred_username,
         nonce: None,
     }
 }
