@@ -233,19 +233,25 @@ fn authorization_code_with_pkce_after_a_passkey_login() {
     assert_eq!(r.status, 400, "{}", r.body);
 }
 
+/// Enrols alice, the first administrator, with the bootstrap code and `key`: her portal
+/// session token.
+fn enrol_alice(s: &Server, key: &mut SoftPasskey) -> String {
+    let done = enrol(
+        s,
+        key,
+        "/portal/api/setup/start",
+        serde_json::json!({"code": s.bootstrap_code, "name": "alice"}),
+        None,
+    );
+    done["session"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn device_approval_and_re_enrolment_with_a_code() {
     let s = Server::start();
     s.apply_photo_app();
     let mut key = SoftPasskey::new(true);
-    let done = enrol(
-        &s,
-        &mut key,
-        "/portal/api/setup/start",
-        serde_json::json!({"code": s.bootstrap_code, "name": "alice"}),
-        None,
-    );
-    let session = done["session"].as_str().unwrap().to_owned();
+    let session = enrol_alice(&s, &mut key);
     let d = s
         .curl_as(
             None,
@@ -395,14 +401,7 @@ fn refused_with(r: &crate::support::Reply, text: &str) {
 fn a_ceremony_finishes_on_another_node_or_after_a_restart_and_only_once() {
     let s = Server::start();
     let mut key = SoftPasskey::new(true);
-    let done = enrol(
-        &s,
-        &mut key,
-        "/portal/api/setup/start",
-        serde_json::json!({"code": s.bootstrap_code, "name": "alice"}),
-        None,
-    );
-    let session = done["session"].as_str().unwrap().to_owned();
+    let session = enrol_alice(&s, &mut key);
     assert_eq!(s.backend.iam().finished_ceremonies.len(), 1);
 
     // Started on node A, finished on node B (same log, same cluster key): a load balancer.
