@@ -318,43 +318,43 @@ impl Identity {
     ) -> Result<Claims, TokenRefusal> {
         let state = backend.iam();
         let issuer = backend.iri().cluster();
-        let now = self
-            .now()
-            .map_err(|e| TokenRefusal::Malformed(e.to_string()))?;
         // The audience is read unverified only to choose what to expect; `verify` checks
         // the signature and then compares it.
         let aud = jwt::peek_claims_aud(token)
             .filter(|a| accept(a))
             .unwrap_or_else(|| issuer.as_str().to_owned());
-        let claims = jwt::verify(
-            token,
-            |kid| state.published_key(kid, now),
-            Expect {
-                issuer: issuer.as_str(),
-                audience: &aud,
-                typ: jwt::TYP_ACCESS,
-                now: now.unix_millis().div_euclid(1000),
-            },
-        )?;
+        let claims = self.verify_typed(&state, issuer.as_str(), token, &aud, jwt::TYP_ACCESS)?;
         tokens::check_live(&state, &claims)?;
         Ok(claims)
     }
 
     /// Checks an ID token (for `id_token_hint`): any audience.
     pub fn verify_id(&self, backend: &dyn Backend, token: &str) -> Result<Claims, TokenRefusal> {
-        let state = backend.iam();
         let issuer = backend.iri().cluster();
+        let aud = jwt::peek_claims_aud(token).unwrap_or_default();
+        self.verify_typed(&backend.iam(), issuer.as_str(), token, &aud, jwt::TYP_ID)
+    }
+
+    /// Verifies `token` now: signed by a key `state` publishes, from `issuer`, for
+    /// `audience`, of type `typ`, within its validity.
+    fn verify_typed(
+        &self,
+        state: &picloud_iam::IamState,
+        issuer: &str,
+        token: &str,
+        audience: &str,
+        typ: &'static str,
+    ) -> Result<Claims, TokenRefusal> {
         let now = self
             .now()
             .map_err(|e| TokenRefusal::Malformed(e.to_string()))?;
-        let aud = jwt::peek_claims_aud(token).unwrap_or_default();
         jwt::verify(
             token,
             |kid| state.published_key(kid, now),
             Expect {
-                issuer: issuer.as_str(),
-                audience: &aud,
-                typ: jwt::TYP_ID,
+                issuer,
+                audience,
+                typ,
                 now: now.unix_millis().div_euclid(1000),
             },
         )
