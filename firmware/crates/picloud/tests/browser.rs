@@ -92,13 +92,8 @@ fn passkey_journey_in_a_real_browser() {
     let home = TempDir::new("browser");
     let port = free_port("127.0.0.1");
     let listen = format!("127.0.0.1:{port}");
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_picloud"))
+    let mut dev = picloud_command(&home.0)
         .args(["dev", "--listen", &listen])
-        .current_dir(repo_root())
-        .env("HOME", &home.0)
-        .env("XDG_CONFIG_HOME", home.0.join("config"))
-        .env("XDG_DATA_HOME", home.0.join("data"))
-        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -175,13 +170,8 @@ fn passkey_journey_in_a_real_browser() {
     }
 
     // The CLI asks for a device login; alice approves it in the browser.
-    let mut login = Command::new(env!("CARGO_BIN_EXE_picloud"))
+    let mut login = picloud_command(&home.0)
         .arg("login")
-        .current_dir(repo_root())
-        .env("HOME", &home.0)
-        .env("XDG_CONFIG_HOME", home.0.join("config"))
-        .env("XDG_DATA_HOME", home.0.join("data"))
-        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
