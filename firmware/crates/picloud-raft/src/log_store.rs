@@ -16,7 +16,18 @@
 //!
 //! The engine's calls other than `append` block (file I/O, fsync), so they run
 //! on tokio's blocking pool.
+//!
+//! **Tail cache.** The entries most recently appended (at most
+//! [`TAIL_CACHE_ENTRIES`] and [`TAIL_CACHE_BYTES`] of encoded size) are also kept
+//! decoded in memory, so that replication, which reads an entry right after the
+//! leader appended it, gets it without a trip through the blocking pool or a
+//! postcard decode. A read is served from the cache only when the cache covers
+//! the whole requested range; anything else goes to the engine. The cache holds
+//! exactly the engine's entries for its indices: `truncate` and `purge` drop
+//! from the cache before they change the engine, and `append` adds to the cache
+//! only after the engine accepted the entries, under the cache lock.
 
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
@@ -38,6 +49,97 @@ pub struct LogStore {
     /// lock, which a background `save_committed` holds across its fsync, and
     /// `append` must not wait for that.
     purged: Arc<std::sync::Mutex<Option<u64>>>,
+    /// The most recent entries, decoded (see the module docs).
+    tail: Arc<std::sync::Mutex<TailCache>>,
+}
+
+/// Most entries kept in the tail cache.
+pub const TAIL_CACHE_ENTRIES: usize = 1024;
+/// Most encoded bytes of the entries kept in the tail cache.
+pub const TAIL_CACHE_BYTES: usize = 16 << 20;
+
+/// The last entries of the log with consecutive indices, decoded, bounded by
+/// [`TAIL_CACHE_ENTRIES`] and [`TAIL_CACHE_BYTES`] (oldest evicted first).
+#[derive(Debug, Default)]
+struct TailCache {
+    /// `(entry, encoded size)`, indices consecutive, oldest first.
+    entries: VecDeque<(Entry, usize)>,
+    bytes: usize,
+}
+
+impl TailCache {
+    fn first(&self) -> Option<u64> {
+        self.entries.front().map(|(e, _)| e.log_id.index)
+    }
+
+    /// One past the last cached index.
+    fn next(&self) -> Option<u64> {
+        self.entries
+            .back()
+            .map(|(e, _)| e.log_id.index.saturating_add(1))
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    /// Adds entries the engine just accepted (consecutive indices). If they do
+    /// not continue the cached ones, the cache restarts with them.
+    fn push(&mut self, new: Vec<(Entry, usize)>) {
+        let Some(first) = new.first().map(|(e, _)| e.log_id.index) else {
+            return;
+        };
+        if self.next().is_some_and(|n| n != first) {
+            self.clear();
+        }
+        for (e, size) in new {
+            self.bytes = self.bytes.saturating_add(size);
+            self.entries.push_back((e, size));
+        }
+        while self.entries.len() > TAIL_CACHE_ENTRIES || self.bytes > TAIL_CACHE_BYTES {
+            let Some((_, size)) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(size);
+        }
+    }
+
+    /// Drops the entries at and after `from`.
+    fn truncate(&mut self, from: u64) {
+        while self.next().is_some_and(|n| n > from) {
+            let Some((_, size)) = self.entries.pop_back() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(size);
+        }
+    }
+
+    /// Drops the entries at and before `upto`.
+    fn purge(&mut self, upto: u64) {
+        while self.first().is_some_and(|f| f <= upto) {
+            let Some((_, size)) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(size);
+        }
+    }
+
+    /// The entries `lo..hi` if the cache holds every one of them.
+    fn get(&self, lo: u64, hi: u64) -> Option<Vec<Entry>> {
+        let (first, next) = (self.first()?, self.next()?);
+        if lo < first || hi > next || lo >= hi {
+            return None;
+        }
+        let from = usize::try_from(lo - first).ok()?;
+        let to = usize::try_from(hi - first).ok()?;
+        Some(
+            self.entries
+                .range(from..to)
+                .map(|(e, _)| e.clone())
+                .collect(),
+        )
+    }
 }
 
 /// Writes the committed log id in the background, coalesced and at most once
@@ -103,7 +205,14 @@ impl LogStore {
             log,
             committed: Arc::new(CommittedWriter::default()),
             purged: Arc::new(std::sync::Mutex::new(purged)),
+            tail: Arc::new(std::sync::Mutex::new(TailCache::default())),
         }
+    }
+
+    /// Whether every entry of `lo..hi` is in the tail cache (reads of it then
+    /// neither block nor decode).
+    pub fn cached(&self, lo: u64, hi: u64) -> bool {
+        lock(&self.tail).get(lo, hi).is_some()
     }
 
     /// Writes the latest committed log id given to `save_committed` durably
@@ -138,6 +247,9 @@ impl LogStore {
         if hi_excl <= lo {
             return Ok(Vec::new());
         }
+        if let Some(entries) = lock(&self.tail).get(lo, hi_excl) {
+            return Ok(entries);
+        }
         let recs = self
             .blocking(move |l| l.read(lo..hi_excl))
             .await
@@ -149,6 +261,63 @@ impl LogStore {
             out.push(e);
         }
         Ok(out)
+    }
+}
+
+impl LogStore {
+    /// `RaftLogStorage::append` with a plain callback: queues `entries` in the
+    /// engine (and the tail cache) and returns; `done` runs once they are
+    /// durable (or failed).
+    async fn append_entries(
+        &self,
+        entries: Vec<Entry>,
+        done: Box<dyn FnOnce(Result<(), io::Error>) + Send>,
+    ) -> Result<(), StorageError> {
+        let mut records = Vec::new();
+        let mut decoded = Vec::new();
+        for entry in entries {
+            let bytes = postcard::to_allocvec(&entry)
+                .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
+            records.push((entry.log_id.index, bytes));
+            decoded.push(entry);
+        }
+        // Entries at or below the purge point are covered by a snapshot; the
+        // engine refuses them and nobody reads them, so they are dropped.
+        // (openraft itself never appends there; its test suite does.)
+        let purged = *lock(&self.purged);
+        if let Some(purged) = purged {
+            records.retain(|(i, _)| *i > purged);
+            decoded.retain(|e| e.log_id.index > purged);
+        }
+        let Some(first) = records.first().map(|(i, _)| *i) else {
+            done(Ok(()));
+            return Ok(());
+        };
+        // openraft truncates conflicting entries before appending; an append
+        // that still overlaps the tail overwrites it (truncate, then append).
+        if self.log.last_index().is_some_and(|last| first <= last) {
+            lock(&self.tail).truncate(first);
+            self.blocking(move |l| l.truncate(first))
+                .await
+                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        }
+        let last = records.last().map_or(first, |(i, _)| *i);
+        let sizes: Vec<usize> = records.iter().map(|(_, b)| b.len()).collect();
+        let traced = crate::trace::appended(first, last);
+        // The cache lock is held across the engine's (non-blocking) append, so
+        // a reader sees the entries in both or in neither.
+        let mut tail = lock(&self.tail);
+        self.log
+            .append(
+                records,
+                Box::new(move |r: Result<(), LogError>| {
+                    crate::trace::flushed(first, last, traced);
+                    done(r.map_err(io::Error::other));
+                }),
+            )
+            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        tail.push(decoded.into_iter().zip(sizes).collect());
+        Ok(())
     }
 }
 
@@ -263,45 +432,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut records = Vec::new();
-        for entry in entries {
-            let bytes = postcard::to_allocvec(&entry)
-                .map_err(|e| StorageIOError::write_log_entry(entry.log_id, AnyError::new(&e)))?;
-            records.push((entry.log_id.index, bytes));
-        }
-        // Entries at or below the purge point are covered by a snapshot; the
-        // engine refuses them and nobody reads them, so they are dropped.
-        // (openraft itself never appends there; its test suite does.)
-        let purged = *lock(&self.purged);
-        if let Some(purged) = purged {
-            records.retain(|(i, _)| *i > purged);
-        }
-        let Some(first) = records.first().map(|(i, _)| *i) else {
-            callback.log_io_completed(Ok(()));
-            return Ok(());
-        };
-        // openraft truncates conflicting entries before appending; an append
-        // that still overlaps the tail overwrites it (truncate, then append).
-        if self.log.last_index().is_some_and(|last| first <= last) {
-            self.blocking(move |l| l.truncate(first))
-                .await
-                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        }
-        let last = records.last().map_or(first, |(i, _)| *i);
-        let traced = crate::trace::appended(first, last);
-        self.log
-            .append(
-                records,
-                Box::new(move |r: Result<(), LogError>| {
-                    crate::trace::flushed(first, last, traced);
-                    callback.log_io_completed(r.map_err(io::Error::other));
-                }),
-            )
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        self.append_entries(
+            entries.into_iter().collect(),
+            Box::new(move |r| callback.log_io_completed(r)),
+        )
+        .await
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let from = log_id.index;
+        lock(&self.tail).truncate(from);
         self.blocking(move |l| l.truncate(from))
             .await
             .map_err(|e| StorageIOError::write_log_entry(log_id, AnyError::new(&e)).into())
@@ -311,11 +451,158 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let marker = postcard::to_allocvec(&log_id)
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         let upto = log_id.index;
+        lock(&self.tail).purge(upto);
         self.blocking(move |l| l.purge(upto, marker))
             .await
             .map_err(|e| StorageIOError::write_log_entry(log_id, AnyError::new(&e)))?;
         let mut p = lock(&self.purged);
         *p = (*p).max(Some(upto));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::types::{ClientBatch, ClientRequest, Op};
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use std::time::Duration;
+
+    fn entry(index: u64, tag: u8) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(ClientBatch {
+                requests: vec![ClientRequest {
+                    client: 1,
+                    seq: index,
+                    op: Op::Append {
+                        payload: vec![tag; 256],
+                    },
+                }],
+            }),
+        }
+    }
+
+    fn sized(es: Vec<Entry>) -> Vec<(Entry, usize)> {
+        es.into_iter().map(|e| (e, 300)).collect()
+    }
+
+    fn indices(es: &[Entry]) -> Vec<u64> {
+        es.iter().map(|e| e.log_id.index).collect()
+    }
+
+    #[test]
+    fn tail_cache_tracks_append_truncate_purge() {
+        let mut c = TailCache::default();
+        assert!(c.get(1, 2).is_none());
+        c.push(sized((1..=5).map(|i| entry(i, 0)).collect()));
+        assert_eq!(indices(&c.get(1, 6).unwrap()), vec![1, 2, 3, 4, 5]);
+        assert_eq!(indices(&c.get(3, 5).unwrap()), vec![3, 4]);
+        // Only ranges the cache covers whole are served.
+        assert!(c.get(0, 3).is_none());
+        assert!(c.get(4, 7).is_none());
+        assert!(c.get(3, 3).is_none());
+        // Truncate drops the tail; the overwriting entries come back in.
+        c.truncate(4);
+        assert!(c.get(4, 5).is_none());
+        c.push(sized(vec![entry(4, 9)]));
+        match &c.get(4, 5).unwrap()[0].payload {
+            EntryPayload::Normal(b) => match &b.requests[0].op {
+                Op::Append { payload } => assert_eq!(payload[0], 9),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        // Purge drops the head.
+        c.purge(2);
+        assert!(c.get(2, 3).is_none());
+        assert_eq!(indices(&c.get(3, 5).unwrap()), vec![3, 4]);
+        // Entries that do not continue the cached ones restart the cache.
+        c.push(sized(vec![entry(10, 0)]));
+        assert!(c.get(3, 4).is_none());
+        assert_eq!(indices(&c.get(10, 11).unwrap()), vec![10]);
+        c.truncate(0);
+        assert!(c.entries.is_empty());
+        assert_eq!(c.bytes, 0);
+    }
+
+    #[test]
+    fn tail_cache_is_bounded() {
+        let mut c = TailCache::default();
+        let n = TAIL_CACHE_ENTRIES as u64 + 10;
+        c.push(sized((1..=n).map(|i| entry(i, 0)).collect()));
+        assert_eq!(c.entries.len(), TAIL_CACHE_ENTRIES);
+        assert_eq!(c.first(), Some(11));
+        assert_eq!(c.next(), Some(n + 1));
+        let mut c = TailCache::default();
+        c.push(vec![
+            (entry(1, 0), TAIL_CACHE_BYTES / 2),
+            (entry(2, 0), TAIL_CACHE_BYTES / 2),
+            (entry(3, 0), TAIL_CACHE_BYTES / 2),
+        ]);
+        assert_eq!(c.first(), Some(2));
+        assert!(c.bytes <= TAIL_CACHE_BYTES);
+    }
+
+    /// Replication reads an entry right after the leader appended it: the read
+    /// must not need tokio's blocking pool (here its only thread is kept busy)
+    /// nor wait for the engine's flush. Older entries still come from the engine.
+    #[test]
+    fn just_appended_entries_are_read_without_the_blocking_pool() {
+        let dir = std::env::temp_dir().join(format!("picloud-raft-tail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (log, _) = Log::open(&dir, picloud_log::LogConfig::default()).unwrap();
+        let store = LogStore::new(Arc::new(log));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (flushed_tx, flushed_rx) = std::sync::mpsc::channel();
+            let tx = flushed_tx.clone();
+            store
+                .append_entries(
+                    (1..=3).map(|i| entry(i, 1)).collect(),
+                    Box::new(move |r| tx.send(r.is_ok()).unwrap()),
+                )
+                .await
+                .unwrap();
+            assert!(flushed_rx.recv_timeout(Duration::from_secs(10)).unwrap());
+            // Occupy the only blocking thread until released.
+            let (release, wait) = std::sync::mpsc::channel::<()>();
+            let busy = tokio::task::spawn_blocking(move || wait.recv().ok());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            store
+                .append_entries(
+                    vec![entry(4, 2)],
+                    Box::new(move |r| flushed_tx.send(r.is_ok()).unwrap()),
+                )
+                .await
+                .unwrap();
+            assert!(store.cached(4, 5));
+            let mut reader = store.clone();
+            let got =
+                tokio::time::timeout(Duration::from_secs(5), reader.try_get_log_entries(2..5))
+                    .await
+                    .expect("served from memory while the blocking pool is busy")
+                    .unwrap();
+            assert_eq!(indices(&got), vec![2, 3, 4]);
+            assert_eq!(got[2], entry(4, 2));
+            // A truncated tail is gone from the cache too.
+            lock(&store.tail).truncate(4);
+            assert!(!store.cached(4, 5));
+            release.send(()).unwrap();
+            busy.await.unwrap();
+            assert!(flushed_rx.recv_timeout(Duration::from_secs(10)).unwrap());
+            // Ranges the cache does not cover go to the engine.
+            lock(&store.tail).clear();
+            let got = reader.try_get_log_entries(1..5).await.unwrap();
+            assert_eq!(indices(&got), vec![1, 2, 3, 4]);
+            assert_eq!(got[3], entry(4, 2));
+        });
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -101,18 +101,7 @@ impl Connector {
         timeout: Duration,
     ) -> Result<BoxStream, TransportError> {
         let connect = async {
-            let tcp = TcpStream::connect(addr)
-                .await
-                .map_err(|source| TransportError::Connect {
-                    addr: addr.to_string(),
-                    source,
-                })?;
-            let peer = tcp.peer_addr().map_err(|source| TransportError::Connect {
-                addr: addr.to_string(),
-                source,
-            })?;
-            self.check(&peer)?;
-            let _ = tcp.set_nodelay(true);
+            let tcp = self.dial(addr).await?;
             match self {
                 Connector::Plain { .. } => Ok::<BoxStream, TransportError>(Box::new(tcp)),
                 Connector::Tls(tls) => {
@@ -134,11 +123,31 @@ impl Connector {
         }
     }
 
+    /// The TCP part of [`Connector::connect`]: connects, checks the peer address
+    /// against the connector, and sets `TCP_NODELAY` (every frame is one small
+    /// write followed by a wait for the answer: Nagle's algorithm would hold it
+    /// back until the previous segment is acknowledged).
+    async fn dial(&self, addr: &str) -> Result<TcpStream, TransportError> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|source| TransportError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let peer = tcp.peer_addr().map_err(|source| TransportError::Connect {
+            addr: addr.to_string(),
+            source,
+        })?;
+        self.check(&peer)?;
+        low_latency(&tcp);
+        Ok(tcp)
+    }
+
     /// Wraps an accepted connection; with [`Connector::Tls`], runs the
     /// handshake, which fails unless the peer presents a valid certificate
     /// issued by the cluster CA (bounded by [`ACCEPT_TIMEOUT`]).
     pub async fn accept(&self, tcp: TcpStream) -> Result<BoxStream, TransportError> {
-        let _ = tcp.set_nodelay(true);
+        low_latency(&tcp);
         match self {
             Connector::Plain { .. } => Ok(Box::new(tcp)),
             Connector::Tls(tls) => {
@@ -157,6 +166,13 @@ impl Connector {
             }
         }
     }
+}
+
+/// Sets `TCP_NODELAY` on a connection (both ends of every node-to-node and
+/// client connection; see [`Connector::connect`]). A socket that refuses it
+/// still works, only slower, so a failure is ignored.
+pub fn low_latency(tcp: &TcpStream) {
+    let _ = tcp.set_nodelay(true);
 }
 
 /// Longest TLS handshake an accepting node waits for.
@@ -179,35 +195,48 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<RpcMessage
     decode_body(&body).map(Some).map_err(|e| e.to_string())
 }
 
+/// A frame queued for a writer task, with when it was queued (tracing only).
+type Queued = (Vec<u8>, Option<crate::trace::Instant>);
+
 /// Writes frames from `rx`, coalescing whatever is queued into one flush.
+/// With tracing on, records `stage` (frame queued → flushed to the socket).
 async fn writer_loop(
     mut w: BufWriter<WriteHalf<BoxStream>>,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    stage: &'static str,
 ) {
-    while let Some(frame) = rx.recv().await {
+    let mut queued_at = Vec::new();
+    while let Some((frame, t)) = rx.recv().await {
         if w.write_all(&frame).await.is_err() {
             return;
         }
-        while let Ok(more) = rx.try_recv() {
+        queued_at.extend(t);
+        while let Ok((more, t)) = rx.try_recv() {
             if w.write_all(&more).await.is_err() {
                 return;
             }
+            queued_at.extend(t);
         }
         if w.flush().await.is_err() {
             return;
+        }
+        for t in queued_at.drain(..) {
+            crate::trace::record(stage, Some(t));
         }
     }
     let _ = w.shutdown().await;
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
+/// A response and when its frame was decoded (tracing only).
+type Answer = (Response, Option<crate::trace::Instant>);
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Answer>>>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 struct Live {
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: mpsc::UnboundedSender<Queued>,
     pending: Pending,
     alive: Arc<AtomicBool>,
     reader: JoinHandle<()>,
@@ -275,7 +304,11 @@ impl PeerConn {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
                 let alive = Arc::new(AtomicBool::new(true));
-                tokio::spawn(writer_loop(BufWriter::with_capacity(64 << 10, w), rx));
+                tokio::spawn(writer_loop(
+                    BufWriter::with_capacity(64 << 10, w),
+                    rx,
+                    "net.request_queued_to_flushed",
+                ));
                 let reader =
                     tokio::spawn(client_reader(r, Arc::clone(&pending), Arc::clone(&alive)));
                 let live = Arc::new(Live {
@@ -310,7 +343,7 @@ impl PeerConn {
         })?;
         let (tx, rx) = oneshot::channel();
         lock(&live.pending).insert(id, tx);
-        if live.tx.send(frame).is_err() {
+        if live.tx.send((frame, crate::trace::now())).is_err() {
             lock(&live.pending).remove(&id);
             live.alive.store(false, Ordering::Release);
             return Err(TransportError::Closed {
@@ -318,7 +351,10 @@ impl PeerConn {
             });
         }
         match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok((resp, read_at))) => {
+                crate::trace::record("net.response_read_to_caller", read_at);
+                Ok(resp)
+            }
             Ok(Err(_)) => Err(TransportError::Closed {
                 addr: self.addr.clone(),
             }),
@@ -337,7 +373,7 @@ async fn client_reader(mut r: ReadHalf<BoxStream>, pending: Pending, alive: Arc<
     // Ends on EOF, an error, or a request (peers never send requests here).
     while let Ok(Some(RpcMessage::Response { id, body })) = read_frame(&mut r).await {
         if let Some(tx) = lock(&pending).remove(&id) {
-            let _ = tx.send(body);
+            let _ = tx.send((body, crate::trace::now()));
         }
     }
     alive.store(false, Ordering::Release);
@@ -588,19 +624,25 @@ pub async fn serve_stream<H: Handler>(stream: BoxStream, handler: Arc<H>) {
 
 async fn serve_conn<H: Handler>(stream: BoxStream, handler: Arc<H>) {
     let (mut r, w) = tokio::io::split(stream);
-    let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = tokio::spawn(writer_loop(BufWriter::with_capacity(64 << 10, w), rx));
+    let (tx, rx) = mpsc::unbounded_channel::<Queued>();
+    let writer = tokio::spawn(writer_loop(
+        BufWriter::with_capacity(64 << 10, w),
+        rx,
+        "net.response_queued_to_flushed",
+    ));
     let mut tasks = JoinSet::new();
     // `read_frame` is not cancel-safe (a partly read frame would be lost), so
     // it is never raced in a `select!`: finished tasks are reaped between frames.
     while let Ok(Some(RpcMessage::Request { id, body })) = read_frame(&mut r).await {
+        let read_at = crate::trace::now();
         while tasks.try_join_next().is_some() {}
         let handler = Arc::clone(&handler);
         let tx = tx.clone();
         tasks.spawn(async move {
+            crate::trace::record("net.request_read_to_handler", read_at);
             let resp = handler.handle(body).await;
             if let Ok(f) = encode_frame(&RpcMessage::Response { id, body: resp }) {
-                let _ = tx.send(f);
+                let _ = tx.send((f, crate::trace::now()));
             }
         });
     }
@@ -633,6 +675,24 @@ mod tests {
         };
         assert!(lab
             .check_listen(&"192.168.1.20:7000".parse().unwrap())
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn both_ends_set_nodelay() {
+        let connector = Connector::plain_loopback();
+        let listener = bind("127.0.0.1:0", &connector).await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let dialled = connector.dial(&addr).await.unwrap();
+        assert!(dialled.nodelay().unwrap(), "dialling side");
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(!accepted.nodelay().unwrap());
+        low_latency(&accepted);
+        assert!(accepted.nodelay().unwrap(), "accepting side");
+        // The full paths still work (plaintext and refused non-loopback).
+        assert!(connector
+            .connect(&addr, Duration::from_secs(5))
+            .await
             .is_ok());
     }
 

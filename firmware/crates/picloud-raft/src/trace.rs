@@ -21,6 +21,15 @@
 //! | `follower.append_entries` | on a follower: the handler's time (its log append and fsync) |
 //! | `events.written` | event store append → its write/sync callback |
 //! | `node.handle_append` | (binary) client frame decoded → answer encoded |
+//! | `net.request_queued_to_flushed` | a node-to-node request queued → its frame flushed to the socket (writer task hop + write) |
+//! | `net.request_read_to_handler` | a request frame decoded → its handler task starts (spawn hop) |
+//! | `net.response_queued_to_flushed` | a response queued → flushed to the socket |
+//! | `net.response_read_to_caller` | a response frame decoded → the caller resumes (oneshot hop) |
+//! | `api.request_read_to_handler` | (binary) client frame decoded → its handler task starts |
+//! | `api.response_queued_to_flushed` | (binary) client answer queued → flushed to the socket |
+//!
+//! The `net.*` stages count every node-to-node message, heartbeats and votes
+//! included (about ten a second per peer besides the writes).
 //!
 //! Only meaningful at low concurrency (1 client): with several batches in
 //! flight the stages overlap. The disabled path is one relaxed atomic load.

@@ -297,7 +297,7 @@ async fn serve(args: &NodeArgs) -> Result<Outcome> {
 const FIRST_BYTES: Duration = Duration::from_secs(10);
 
 async fn connection(tcp: TcpStream, raft_addr: std::net::SocketAddr, state: Arc<NodeState>) {
-    let _ = tcp.set_nodelay(true);
+    picloud_raft::network::low_latency(&tcp);
     let _ = raft_addr;
     let mut first = [0u8; 1];
     let is_client = match tokio::time::timeout(FIRST_BYTES, tcp.peek(&mut first)).await {
@@ -422,20 +422,28 @@ where
     if r.read_exact(&mut magic).await.is_err() || magic != api::MAGIC {
         return;
     }
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    // Frames with when they were queued (`PICLOUD_TRACE_WRITES=1` only): the writer
+    // records `api.response_queued_to_flushed`.
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Vec<u8>, Option<picloud_raft::trace::Instant>)>();
     let writer = tokio::spawn(async move {
         let mut w = BufWriter::with_capacity(64 << 10, w);
-        'outer: while let Some(f) = rx.recv().await {
+        let mut queued_at = Vec::new();
+        'outer: while let Some((f, t)) = rx.recv().await {
             if w.write_all(&f).await.is_err() {
                 break;
             }
-            while let Ok(more) = rx.try_recv() {
+            queued_at.extend(t);
+            while let Ok((more, t)) = rx.try_recv() {
                 if w.write_all(&more).await.is_err() {
                     break 'outer;
                 }
+                queued_at.extend(t);
             }
             if w.flush().await.is_err() {
                 break;
+            }
+            for t in queued_at.drain(..) {
+                picloud_raft::trace::record("api.response_queued_to_flushed", Some(t));
             }
         }
     });
@@ -447,13 +455,15 @@ where
     // clients stall until their call deadline (the 256-client collapse of docs/perf.md).
     // So frames are read in plain sequence and finished tasks are reaped between frames.
     while let Ok(Some(Frame::Request { id, body })) = api::read_frame(&mut r).await {
+        let read_at = picloud_raft::trace::now();
         while tasks.try_join_next().is_some() {}
         let state = Arc::clone(&state);
         let tx = tx.clone();
         tasks.spawn(async move {
+            picloud_raft::trace::record("api.request_read_to_handler", read_at);
             let body = handle(&state, body).await;
             if let Ok(f) = api::encode(&Frame::Response { id, body }) {
-                let _ = tx.send(f);
+                let _ = tx.send((f, picloud_raft::trace::now()));
             }
         });
     }
