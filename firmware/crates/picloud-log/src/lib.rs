@@ -55,9 +55,11 @@
 //! when its queue is empty and less than half a chunk is left, one
 //! [`ZERO_FILL_STEP`] (256 KiB write + fdatasync) at a time, checking the queue
 //! between steps; a write that would run past the zeroed space instead zeroes
-//! the next chunk right behind its records before its one fdatasync (a new
-//! segment gets its first chunk that way: header, records, zeros, fdatasync,
-//! directory fsync). All writes are positioned (`pwrite` / io_uring `WRITE` at
+//! one step (or the chunk, if smaller) right behind its records before its one
+//! fdatasync, and the idle fill does the rest (a new segment gets its first
+//! zeros that way: header, records, zeros, fdatasync, directory fsync). Only
+//! logs with [`SyncPolicy::EveryGroup`] are zero filled: an
+//! [`SyncPolicy::OnDemand`] log does not fdatasync per commit. All writes are positioned (`pwrite` / io_uring `WRITE` at
 //! an offset), never `O_APPEND`. The **logical end** of a segment is the end
 //! of its last record; reads, sizes and indices use it, never the file length.
 //! A record header is never all zero (its CRC over index 0 and an empty payload
@@ -146,7 +148,7 @@
 //!    scan never sees the damage again; the report gives `truncated_bytes`
 //!    (from the end of the last good record to the last non-zero byte after
 //!    it), `dropped_records` (frames counted by their length fields, at least
-//!    1) and `first_dropped_index`. If its header itself is short or all zero,
+//!    one) and `first_dropped_index`. If its header itself is short or all zero,
 //!    the file is removed (nothing in it can have been acknowledged: header and
 //!    first records are written and synced together).
 //! 4. Anything else is a hard error and nothing is changed: a bad or torn

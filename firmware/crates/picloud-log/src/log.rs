@@ -67,8 +67,11 @@ pub struct LogConfig {
     /// inside the file's size and its fdatasync flushes data only (no ext4
     /// journal commit for a size or extent change). The zeroed space is
     /// extended when the queue is idle and less than half a chunk is left; a
-    /// write that would run past it zeroes the next chunk inline. The
-    /// environment variable [`ZERO_FILL_CHUNK_ENV`] overrides it.
+    /// write that would run past it zeroes one [`ZERO_FILL_STEP`] (256 KiB, or
+    /// the chunk if smaller) behind itself inline. Applies with
+    /// [`SyncPolicy::EveryGroup`] only: an [`SyncPolicy::OnDemand`] log does
+    /// not fdatasync per commit, so it gains nothing and is never zero
+    /// filled. The environment variable [`ZERO_FILL_CHUNK_ENV`] overrides it.
     pub zero_fill_chunk: u64,
 }
 
@@ -724,6 +727,11 @@ impl Log {
             max_record_size: config.max_record_size,
         });
         let (tx, rx) = mpsc::channel();
+        // Zero fill only pays where every group commit fdatasyncs.
+        let zero_chunk = match config.sync {
+            SyncPolicy::EveryGroup => config.zero_fill_chunk.min(config.max_segment_size),
+            SyncPolicy::OnDemand => 0,
+        };
         let mut io = IoThread {
             shared: Arc::clone(&shared),
             backend: backend_impl,
@@ -732,8 +740,8 @@ impl Log {
             sync: config.sync,
             buf: Vec::new(),
             fenced: None,
-            zero_chunk: config.zero_fill_chunk.min(config.max_segment_size),
-            zeros: if config.zero_fill_chunk > 0 {
+            zero_chunk,
+            zeros: if zero_chunk > 0 {
                 vec![0u8; ZERO_FILL_STEP as usize]
             } else {
                 Vec::new()
@@ -1441,8 +1449,8 @@ impl IoThread {
 
     /// Writes `buf` to the active segment at its logical end and, with
     /// `sync`, makes everything written to it durable. A write that would run
-    /// past the zero-filled space also zeroes the next chunk after it (inline
-    /// zero fill; for a new segment this is its first chunk).
+    /// past the zero-filled space also zeroes up to one [`ZERO_FILL_STEP`]
+    /// (or chunk, if smaller) after it, inline; the idle fill does the rest.
     fn flush_active(&mut self, sync: bool) -> Result<(), LogError> {
         let Some(a) = self.active.as_mut() else {
             return Ok(());
@@ -1465,7 +1473,7 @@ impl IoThread {
         let buf = &self.buf;
         let end = a.len + buf.len() as u64;
         let pad_to = if self.zero_chunk > 0 && end > a.file_len {
-            end.saturating_add(self.zero_chunk)
+            end.saturating_add(self.zero_chunk.min(ZERO_FILL_STEP))
                 .min(self.max_segment_size)
                 .max(end)
         } else {
