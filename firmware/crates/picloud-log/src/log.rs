@@ -1421,8 +1421,11 @@ impl IoThread {
         let to = goal.min(from.saturating_add(ZERO_FILL_STEP));
         let n = usize::try_from(to.saturating_sub(from)).unwrap_or(0);
         let Some(zeros) = self.zeros.get(..n).filter(|z| !z.is_empty()) else {
-            a.fill_goal = 0;
-            return Ok(());
+            // Unreachable (`fill_goal` only returns goals past the file's end,
+            // and the buffer holds a whole step): fail rather than spin.
+            return Err(LogError::Config {
+                reason: format!("zero fill: no progress from {from} towards {goal}"),
+            });
         };
         if failpoint::hit("zerofill.write.torn") {
             let _ = a.file.write_all_at(zeros.get(..n / 2).unwrap_or(&[]), from);
