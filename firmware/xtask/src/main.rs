@@ -424,8 +424,7 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path, tls: bool) -> Result
     } else {
         None
     };
-    let client =
-        picloud::client::Client::new(vec![addrs[0].clone()]).with_tls(client_tls.clone());
+    let client = picloud::client::Client::new(vec![addrs[0].clone()]).with_tls(client_tls.clone());
     let mut ready = false;
     for _ in 0..100 {
         if client.hello().await.is_ok() {
@@ -494,6 +493,8 @@ async fn bench_picloud(args: &Args, tmp: &Path, bin: &Path, tls: bool) -> Result
     }
     drop(procs);
     if std::env::var("PICLOUD_TRACE_WRITES").is_ok_and(|v| v == "1") {
+        // The driver's own side of the client protocol (the `picloud` client library).
+        say!("driver ({tag}):\n{}", picloud::client::trace_table());
         // The nodes print their write-path trace tables at shutdown.
         for (i, a) in addrs.iter().enumerate() {
             let log = std::fs::read_to_string(tmp.join(format!("{tag}-{i}/stderr.log")))

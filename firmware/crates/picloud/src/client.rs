@@ -78,7 +78,11 @@ pub enum RequestError {
     },
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<ApiResponse>>>>;
+/// An answer and when its frame was decoded (`PICLOUD_TRACE_WRITES=1` only).
+type Answer = (ApiResponse, Option<picloud_raft::trace::Instant>);
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Answer>>>>;
+/// A frame for the writer task and when it was queued (tracing only).
+type Queued = (Vec<u8>, Option<picloud_raft::trace::Instant>);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -92,7 +96,7 @@ fn millis(d: Duration) -> u64 {
 #[derive(Debug)]
 pub struct Connection {
     addr: String,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: mpsc::UnboundedSender<Queued>,
     pending: Pending,
     alive: Arc<AtomicBool>,
     next_id: AtomicU64,
@@ -190,24 +194,30 @@ impl Connection {
             }
         };
         let (mut r, w) = tokio::io::split(stream);
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
         let alive = Arc::new(AtomicBool::new(true));
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
-        let _ = tx.send(api::MAGIC.to_vec());
+        let _ = tx.send((api::MAGIC.to_vec(), None));
         let writer_alive = Arc::clone(&alive);
         tokio::spawn(async move {
             let mut w = BufWriter::with_capacity(64 << 10, w);
-            'outer: while let Some(frame) = rx.recv().await {
+            let mut queued_at = Vec::new();
+            'outer: while let Some((frame, t)) = rx.recv().await {
                 if w.write_all(&frame).await.is_err() {
                     break;
                 }
-                while let Ok(more) = rx.try_recv() {
+                queued_at.extend(t);
+                while let Ok((more, t)) = rx.try_recv() {
                     if w.write_all(&more).await.is_err() {
                         break 'outer;
                     }
+                    queued_at.extend(t);
                 }
                 if w.flush().await.is_err() {
                     break;
+                }
+                for t in queued_at.drain(..) {
+                    picloud_raft::trace::record("client.request_queued_to_flushed", Some(t));
                 }
             }
             writer_alive.store(false, Ordering::Release);
@@ -217,7 +227,7 @@ impl Connection {
         let reader = tokio::spawn(async move {
             while let Ok(Some(Frame::Response { id, body })) = api::read_frame(&mut r).await {
                 if let Some(tx) = lock(&reader_pending).remove(&id) {
-                    let _ = tx.send(body);
+                    let _ = tx.send((body, picloud_raft::trace::now()));
                 }
             }
             reader_alive.store(false, Ordering::Release);
@@ -260,12 +270,17 @@ impl Connection {
             .map_err(|e| CallError::Encode(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
-        if self.tx.send(frame).is_err() {
+        let sent = picloud_raft::trace::now();
+        if self.tx.send((frame, sent)).is_err() {
             lock(&self.pending).remove(&id);
             return Err(closed());
         }
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok((r, read_at))) => {
+                picloud_raft::trace::record("client.response_read_to_caller", read_at);
+                picloud_raft::trace::record("client.call", sent);
+                Ok(r)
+            }
             Ok(Err(_)) => Err(closed()),
             Err(_) => {
                 lock(&self.pending).remove(&id);
@@ -483,6 +498,14 @@ impl Session {
             tokio::time::sleep(self.backoff).await;
         }
     }
+}
+
+/// This process's write-path trace table (`PICLOUD_TRACE_WRITES=1`): on a client, the
+/// stages `client.request_queued_to_flushed` (the writer task hop and the write),
+/// `client.response_read_to_caller` (the reader → caller hop) and `client.call` (request
+/// queued → answer in hand), in µs.
+pub fn trace_table() -> String {
+    picloud_raft::trace::report_table()
 }
 
 /// 128 random bits from the kernel.
