@@ -52,7 +52,7 @@ impl Flags {
     }
 }
 
-const IMAGE_USAGE: &str =
+pub(crate) const IMAGE_USAGE: &str =
     "cargo xtask image --board qemu-aarch64|qemu-x86_64|rpi5 [--signing-key FILE] \
 [--profile firmware] [--picloud-bin FILE] [--out DIR] [--floor]";
 
@@ -145,7 +145,8 @@ pub fn image(args: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-const QEMU_USAGE: &str = "cargo xtask qemu --board qemu-aarch64|qemu-x86_64 [--image FILE] \
+pub(crate) const QEMU_USAGE: &str =
+    "cargo xtask qemu --board qemu-aarch64|qemu-x86_64 [--image FILE] \
 [--api-port 8443] [--node-port 7000] [--max-boots 20] [--tryboot] [--append 'k=v ...']";
 
 pub fn qemu(args: Vec<String>) -> Result<()> {
@@ -213,7 +214,7 @@ pub fn qemu(args: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-const BENCH_USAGE: &str =
+pub(crate) const BENCH_USAGE: &str =
     "cargo xtask bench boot [--runs 5] [--profile firmware] [--picloud-bin FILE] [--output json]";
 
 #[allow(clippy::disallowed_methods)] // benchmark: wall clock

@@ -25,6 +25,38 @@ use serde::Serialize;
 
 const VALUE_LEN: usize = 256;
 
+/// Usage of `cargo xtask bench log`.
+const LOG_USAGE: &str = "cargo xtask bench log [--output json] [--secs N] [--warmup N] \
+[--levels 1,16,256] [--skip-etcd] [--skip-picloud] [--skip-tls] [--picloud-bin PATH]";
+
+/// The whole usage, for `cargo xtask --help`.
+fn usage() -> String {
+    format!(
+        "PiCloud's developer tasks (not part of the product binary).\n\nUsage:\n  {LOG_USAGE}\n  {}\n  {}\n  {}\n  {}\n\n\
+         `cargo xtask <task> --help` prints one task's usage. Environment: PICLOUD_TRACE_WRITES=1 \
+         (per-stage write timings, bench log), PICLOUD_BENCH_KEEP=1 (keep the temporary directory).",
+        projection::USAGE,
+        image::BENCH_USAGE,
+        image::IMAGE_USAGE,
+        image::QEMU_USAGE,
+    )
+}
+
+/// The usage of the task named by `argv` (the arguments after the program name), if any.
+fn task_usage(argv: &[String]) -> Option<&'static str> {
+    match (
+        argv.first().map(String::as_str),
+        argv.get(1).map(String::as_str),
+    ) {
+        (Some("bench"), Some("log")) => Some(LOG_USAGE),
+        (Some("bench"), Some("projection")) => Some(projection::USAGE),
+        (Some("bench"), Some("boot")) => Some(image::BENCH_USAGE),
+        (Some("image"), _) => Some(image::IMAGE_USAGE),
+        (Some("qemu"), _) => Some(image::QEMU_USAGE),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Args {
     json: bool,
@@ -42,7 +74,7 @@ struct Args {
 fn parse_args() -> Result<Args> {
     let mut a = std::env::args().skip(1);
     let (Some(cmd), Some(what)) = (a.next(), a.next()) else {
-        bail!("usage: cargo xtask bench log [--output json] [--secs N] [--warmup N] [--levels 1,16,256] [--skip-etcd] [--skip-picloud] [--skip-tls] [--picloud-bin PATH]");
+        bail!("usage: {LOG_USAGE}");
     };
     if cmd != "bench" || what != "log" {
         bail!("unknown task `{cmd} {what}`; try `cargo xtask bench log|projection|boot`, `cargo xtask image --board B` or `cargo xtask qemu --board B`");
@@ -73,7 +105,7 @@ fn parse_args() -> Result<Args> {
             "--skip-picloud" => args.skip_picloud = true,
             "--skip-tls" => args.skip_tls = true,
             "--picloud-bin" => args.picloud_bin = Some(PathBuf::from(val()?)),
-            other => bail!("unknown flag {other}"),
+            other => bail!("unknown flag {other}; usage: {LOG_USAGE}"),
         }
     }
     Ok(args)
@@ -630,7 +662,34 @@ fn machine() -> String {
     )
 }
 
-fn main() -> Result<()> {
+/// Errors are printed as one chain of causes (no backtrace) and exit with 1; `--help`
+/// prints the usage to stdout and exits with 0.
+fn main() -> std::process::ExitCode {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all
+        .first()
+        .is_none_or(|a| matches!(a.as_str(), "--help" | "-h" | "help"))
+    {
+        println!("{}", usage());
+        return std::process::ExitCode::SUCCESS;
+    }
+    if all.iter().any(|a| a == "--help" || a == "-h") {
+        match task_usage(&all) {
+            Some(u) => println!("usage: {u}"),
+            None => println!("{}", usage()),
+        }
+        return std::process::ExitCode::SUCCESS;
+    }
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
     let argv: Vec<String> = std::env::args().skip(1).take(2).collect();
     if argv.len() == 2 && argv[0] == "bench" && argv[1] == "projection" {
         return projection::main(std::env::args().skip(3).collect());

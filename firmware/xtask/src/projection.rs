@@ -64,6 +64,11 @@ struct Args {
     rebuild_events: usize,
 }
 
+/// Usage of `cargo xtask bench projection`.
+pub(crate) const USAGE: &str = "cargo xtask bench projection [--output json] [--products 200] \
+[--configs 16] [--rate 1000] [--batch 10] [--secs 20] [--warmup 3] [--reps 30] \
+[--rebuild-events 20000]";
+
 fn parse(argv: Vec<String>) -> Result<Args> {
     let mut a = Args {
         json: false,
@@ -89,11 +94,7 @@ fn parse(argv: Vec<String>) -> Result<Args> {
             "--warmup" => a.warmup = val()?.parse()?,
             "--reps" => a.reps = val()?.parse()?,
             "--rebuild-events" => a.rebuild_events = val()?.parse()?,
-            other => bail!(
-                "unknown flag {other}; usage: cargo xtask bench projection [--output json] \
-                 [--products 200] [--configs 16] [--rate 1000] [--batch 10] [--secs 20] \
-                 [--warmup 3] [--reps 30] [--rebuild-events 20000]"
-            ),
+            other => bail!("unknown flag {other}; usage: {USAGE}"),
         }
     }
     if a.batch == 0 || a.batch > a.configs {
