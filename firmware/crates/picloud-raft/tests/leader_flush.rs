@@ -24,7 +24,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::ops::{Bound, RangeBounds};
+use std::ops::RangeBounds;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,13 +60,13 @@ impl Gate {
         self.0.lock().unwrap().held = true;
     }
 
-    /// Entries appended but held, in `lo..hi`.
-    fn held_entries(&self, lo: u64, hi: u64) -> Vec<Entry> {
+    /// Entries appended but held whose index passes `keep`.
+    fn held_entries(&self, keep: impl Fn(u64) -> bool) -> Vec<Entry> {
         let s = self.0.lock().unwrap();
         s.pending
             .iter()
             .flat_map(|(es, _)| es.iter())
-            .filter(|e| e.log_id.index >= lo && e.log_id.index < hi)
+            .filter(|e| keep(e.log_id.index))
             .cloned()
             .collect()
     }
@@ -97,29 +97,14 @@ impl GatedLog {
     }
 }
 
-fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
-    let lo = match range.start_bound() {
-        Bound::Included(&i) => i,
-        Bound::Excluded(&i) => i + 1,
-        Bound::Unbounded => 0,
-    };
-    let hi = match range.end_bound() {
-        Bound::Included(&i) => i + 1,
-        Bound::Excluded(&i) => i,
-        Bound::Unbounded => u64::MAX,
-    };
-    (lo, hi)
-}
-
 impl RaftLogReader<TypeConfig> for GatedLog {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        let (lo, hi) = bounds(&range);
-        let mut out = self.inner.try_get_log_entries(range).await?;
-        let next = out.last().map_or(lo, |e| e.log_id.index + 1);
-        out.extend(self.gate.held_entries(next, hi));
+        let mut out = self.inner.try_get_log_entries(range.clone()).await?;
+        let next = out.last().map_or(0, |e| e.log_id.index + 1);
+        out.extend(self.gate.held_entries(|i| i >= next && range.contains(&i)));
         Ok(out)
     }
 }
