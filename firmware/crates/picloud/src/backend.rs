@@ -835,24 +835,10 @@ mod tests {
 
     use super::*;
 
-    /// The resources of `examples/<dir>`, through the language's `check`.
+    /// The resources of `examples/<dir>`, read as `picloud resource apply` reads them.
     fn example(dir: &str) -> Vec<picloud_domain::Resource> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../examples");
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "picloud"))
-            .collect();
-        paths.sort();
-        let files: Vec<_> = paths
-            .iter()
-            .map(|p| {
-                picloud_lang::SourceFile::new(
-                    p.display().to_string(),
-                    std::fs::read_to_string(p).unwrap(),
-                )
-            })
-            .collect();
+        let files = crate::input::read_apply_set(&[root.join(dir)]).unwrap();
         picloud_lang::check(&files).unwrap().resources
     }
 
